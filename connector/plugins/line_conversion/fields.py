@@ -20,6 +20,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from connector.plugins.base import InvalidRecord
+
 # Window LINE accepts for event_timestamp, relative to arrival (line-capi.md, unverified there).
 TIMESTAMP_PAST_SECONDS = 90 * 24 * 3600
 TIMESTAMP_FUTURE_SECONDS = 24 * 3600
@@ -31,14 +33,8 @@ UUID_PATTERN = r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$"
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
 
 
-class FieldError(ValueError):
-    """One broken rule. `reason` never contains the offending value: it may be PII."""
-
-    def __init__(self, column: str, rule: str, reason: str) -> None:
-        super().__init__(f"{column}: {reason}")
-        self.column = column
-        self.rule = rule
-        self.reason = reason
+class FieldError(InvalidRecord):
+    """One broken LINE field rule. `reason` never contains the offending value: it may be PII."""
 
 
 # --------------------------------------------------------------------------- wire checks
@@ -195,6 +191,7 @@ class Field:
     identifier: bool = False  # counts as a user identifier (LINE needs at least one)
     column_type: str = "string"
     normalise: Normaliser | None = None  # None: to_text(column)
+    sensitive: bool = True  # mask values in samples; only codes and times are shown plainly
 
     @property
     def path(self) -> str:
@@ -214,17 +211,19 @@ FIELDS: tuple[Field, ...] = (
                      pattern_text="^[0-9a-zA-Z_-]{1,256}$"),
        required=True),
     _f("event_type", "event", "The event type.", "`page_view` or `conversion`",
-       _string_check("event_type", enum=("page_view", "conversion")), required=True),
+       _string_check("event_type", enum=("page_view", "conversion")), required=True,
+       sensitive=False),
     _f("event_name", "event", "The conversion name: `Conversion` measures the default conversion, "
        "any other name a custom conversion.", "`^[A-Za-z0-9_-]{1,20}$`",
-       _string_check("event_name", r"^[A-Za-z0-9_-]{1,20}\Z", pattern_text="^[A-Za-z0-9_-]{1,20}$")),
+       _string_check("event_name", r"^[A-Za-z0-9_-]{1,20}\Z", pattern_text="^[A-Za-z0-9_-]{1,20}$"),
+       sensitive=False),
     _f("source_type", "event", "Where the event occurred.", "only `web`",
-       _string_check("source_type", enum=("web",)), required=True),
+       _string_check("source_type", enum=("web",)), required=True, sensitive=False),
     _f("event_timestamp", "event", "When the event occurred, in UNIX seconds. A TIMESTAMP column "
        "is converted (a naive one is read as UTC).",
        "positive; from 90 days ago to 24 hours ahead",
        _int_range_check("event_timestamp", 1, 2**63 - 1), required=True,
-       column_type="long or timestamp", normalise=timestamp_seconds),
+       column_type="long or timestamp", normalise=timestamp_seconds, sensitive=False),
     _f("email", "user", "The user's email address, raw or SHA-256 hashed. Raw addresses are "
        "trimmed, lower-cased and hashed.", "raw address or `^[0-9a-f]{64}$`",
        _string_check("email", SHA256_PATTERN), hashed=True, identifier=True),
@@ -290,6 +289,7 @@ CUSTOM_KEYS: tuple[CustomKey, ...] = (
 BY_COLUMN: Mapping[str, Field] = {f.column: f for f in FIELDS}
 CUSTOM_BY_KEY: Mapping[str, CustomKey] = {c.key: c for c in CUSTOM_KEYS}
 REQUIRED_COLUMNS: tuple[str, ...] = tuple(f.column for f in FIELDS if f.required)
+VISIBLE_COLUMNS: frozenset[str] = frozenset(f.column for f in FIELDS if not f.sensitive)
 KNOWN_COLUMNS: tuple[str, ...] = tuple(f.column for f in FIELDS) + (CUSTOM_COLUMN,)
 IDENTIFIER_KEYS: tuple[str, ...] = tuple(f.key for f in FIELDS if f.identifier)
 SECTIONS: tuple[str, ...] = ("event", "user", "web", CUSTOM_SECTION)
@@ -342,3 +342,18 @@ def check_wire_event(ev: Any, now: float, channel_id_present: bool) -> None:
         if f.required and f.key not in event:
             raise FieldError(f.column, "required", "is required")
     check_cross_rules(event, ev["user"], now, channel_id_present)
+
+
+def columns_markdown() -> str:
+    """The column table of the README, from FIELDS and CUSTOM_KEYS."""
+    rows = ["| Column | Type | Required | Hashed | Sent as | Validation | Description |",
+            "|---|---|---|---|---|---|---|"]
+    for f in FIELDS:
+        rows.append(f"| `{f.column}` | {f.column_type} | {'yes' if f.required else 'no'} | "
+                    f"{'yes, if raw' if f.hashed else 'no'} | `{f.path}` | {f.validation} | "
+                    f"{f.description} |")
+    keys = "; ".join(f"`{c.key}`: {c.validation}" for c in CUSTOM_KEYS)
+    rows.append(f"| `{CUSTOM_COLUMN}` | JSON object (string, JSON, MAP, STRUCT or ROW) | no | no | "
+                f"`{CUSTOM_SECTION}` | only these keys: {keys} | Custom data for standard events "
+                "such as Purchase. |")
+    return "\n".join(rows)

@@ -1,0 +1,158 @@
+"""Command line: `connector QUERY_FILE --result RESULT ...`, plus `sandbox` and `outputs`.
+
+Exit status: 0 success, 1 the job failed, 2 bad usage or configuration (before any query runs).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import result_url
+from connector import docs
+from connector.errors import ConfigError, ConnectorError
+from connector.masking import Redactor
+from connector.plugins import OutputPlugin, available_outputs, load_output
+from connector.progress import Progress
+from connector.report import JobReport
+from connector.source import DATABASE_URL_ENV, DEFAULT_DATABASE_URL, Source, database_url
+
+SUBCOMMANDS = ("sandbox", "outputs", "docs")
+
+
+def _export_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="connector",
+        description="Run a SQL query and export every result row to a conversion API. "
+                    f"Other commands: {', '.join(SUBCOMMANDS)} (connector COMMAND --help).",
+        epilog="Exit status: 0 success; 1 the job failed (query error, send failure, invalid rows "
+               "in strict mode, events rejected or not accepted); 2 bad usage or configuration.",
+    )
+    p.add_argument("query_file", metavar="QUERY_FILE", help="SQL file to run, or - for stdin")
+    p.add_argument("--result", required=True, metavar="RESULT",
+                   help='output settings as a JSON object, or @path to a JSON file, e.g. '
+                        '\'{"type":"line_conversion","line_tag_id":"...","access_token":"${LINE_TOKEN}"}\'. '
+                        "String values written ${NAME} are read from the environment.")
+    p.add_argument("--database", metavar="URL",
+                   help=f"SQLAlchemy database URL (default: ${DATABASE_URL_ENV}, else "
+                        f"{DEFAULT_DATABASE_URL}: an embedded DuckDB that reads CSV, Parquet and "
+                        "JSON files, e.g. SELECT ... FROM 'events.csv')")
+    p.add_argument("--report-file", metavar="PATH", help="write the job report as JSON to PATH")
+    p.add_argument("--dry-run", metavar="PATH",
+                   help="send nothing; write the exact request bodies to PATH, one JSON array per line")
+    p.add_argument("--quiet", action="store_true", help="print only errors")
+    return p
+
+
+def _read_query(path: str) -> str:
+    try:
+        sql = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read query file {path}: {exc.strerror}") from None
+    sql = sql.strip().rstrip(";").strip()
+    if not sql:
+        raise ConfigError(f"query file {path} is empty")
+    return sql
+
+
+def build_plugin(result_text: str, redactor: Redactor) -> OutputPlugin:
+    """--result text → validated, defaulted plugin instance (ConfigError on any problem)."""
+    raw = result_url.parse_result(result_text)
+    plugin_cls = load_output(raw.get("type"))
+    schema = plugin_cls.schema()
+    secrets = result_url.secret_keys(schema)
+    for key in secrets:  # literal secrets too, before expansion can fail
+        if isinstance(raw.get(key), str):
+            redactor.add(raw[key])
+    config = result_url.expand_env(raw)
+    for key in secrets:
+        if isinstance(config.get(key), str):
+            redactor.add(config[key])
+    result_url.validate(config, schema)
+    return plugin_cls(result_url.apply_defaults(config, schema))
+
+
+def _write_report(path: str | None, report: JobReport) -> None:
+    if path:
+        Path(path).write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def export(argv: Sequence[str]) -> int:
+    args = _export_parser().parse_args(argv)
+    redactor = Redactor()
+
+    def err(message: str) -> None:
+        print(f"connector: error: {redactor(message)}", file=sys.stderr, flush=True)
+
+    report: JobReport | None = None
+    try:
+        sql = _read_query(args.query_file)
+        plugin = build_plugin(args.result, redactor)
+        source = Source(database_url(args.database))
+        report = JobReport(output_type=plugin.type, destination=plugin.describe_destination(),
+                           dry_run=bool(args.dry_run))
+        from connector.job import ExportJob
+
+        # Kubernetes and most schedulers stop a job with SIGTERM: treat it like Ctrl-C.
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+        try:
+            with Progress(report, enabled=not args.quiet, redact=redactor) as progress:
+                job = ExportJob(plugin, source, report, dry_run_path=args.dry_run,
+                                on_warning=lambda w: progress.message(f"connector: warning: {w}"))
+                job.run(sql)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            source.dispose()
+    except ConfigError as exc:
+        err(str(exc))
+        if report is not None:
+            report.fail("config_error", redactor(str(exc)))
+            report.finish()
+            _write_report(args.report_file, report)
+        return 2
+    except ConnectorError as exc:
+        err(str(exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err("interrupted")
+        return 1
+    _write_report(args.report_file, report)
+    if report.status == "success":
+        if not args.quiet:
+            print(redactor(report.summary()), file=sys.stderr)
+        return 0
+    print(redactor(report.summary()), file=sys.stderr)
+    return 1
+
+
+def outputs(argv: Sequence[str]) -> int:
+    argparse.ArgumentParser(prog="connector outputs",
+                            description="List the registered output types and their parameters."
+                            ).parse_args(argv)
+    for name, cls in sorted(available_outputs().items()):
+        schema = cls.schema()
+        print(f"{name}: {schema.get('title', '')}")
+        print(f"  {schema.get('description', '')}")
+        print(docs.parameters_text(schema))
+        print()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "sandbox":
+        from connector.sandbox.cli import main as sandbox_main
+
+        return sandbox_main(argv[1:])
+    if argv and argv[0] == "outputs":
+        return outputs(argv[1:])
+    if argv and argv[0] == "docs":
+        return docs.main(argv[1:])
+    return export(argv)

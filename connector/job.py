@@ -1,0 +1,229 @@
+"""One export run: source → plugin encoder → batches → sink, with the JobReport as the ledger.
+
+Two threads overlap CPU and network while keeping query order:
+- the producer (a worker thread) fetches partitions, encodes rows and cuts batches;
+- the sender (the calling thread) delivers batches one by one.
+The sender is the main thread on purpose: Ctrl-C (and SIGTERM, which the CLI turns into the same
+thing) then interrupts a retry wait or a request in flight at once.
+A bounded queue between them keeps memory flat. In strict mode (ignore_invalid_records = false)
+the producer spools every encoded record to a temporary file and releases batches only when the
+whole result proved valid.
+"""
+from __future__ import annotations
+
+import queue
+import tempfile
+import threading
+from dataclasses import dataclass
+from typing import IO, Any, Callable, Iterator, Sequence
+
+from connector.errors import ConfigError, ConnectorError
+from connector.plugins.base import Batch, InvalidRecord, OutputPlugin, Sink
+from connector.report import JobReport
+from connector.source import Source, Stream
+
+QUEUE_BATCHES = 2  # batches prepared ahead of the one in flight
+
+
+class _Done:
+    pass
+
+
+@dataclass
+class _Failure:
+    exc: BaseException
+
+
+def check_columns(plugin: OutputPlugin, columns: Sequence[str]) -> list[str]:
+    """Raise ConfigError for missing required or ambiguous columns; return warnings."""
+    lowered = [c.lower() for c in columns]
+    dupes = sorted({c for c in lowered if lowered.count(c) > 1})
+    if dupes:
+        raise ConfigError("the query returns these columns more than once (names are matched "
+                          "without regard to case): " + ", ".join(dupes))
+    missing = [c for c in plugin.required_columns if c not in lowered]
+    if missing:
+        raise ConfigError(
+            f"the query lacks required column(s) {', '.join(missing)} for {plugin.type} "
+            f"(it returns: {', '.join(columns) or 'none'})"
+        )
+    unknown = [c for c in columns if c.lower() not in plugin.known_columns]
+    return [f"column {c!r} is not a {plugin.type} column and is ignored "
+            f"(known: {', '.join(plugin.known_columns)})" for c in unknown]
+
+
+class ExportJob:
+    def __init__(self, plugin: OutputPlugin, source: Source, report: JobReport,
+                 dry_run_path: str | None = None,
+                 on_warning: Callable[[str], None] | None = None) -> None:
+        self.plugin = plugin
+        self.source = source
+        self.report = report
+        self.dry_run_path = dry_run_path
+        self.on_warning = on_warning or (lambda _m: None)
+        self._stop = threading.Event()
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_BATCHES)
+
+    # ------------------------------------------------------------------ public
+    def run(self, sql: str) -> JobReport:
+        report = self.report
+        try:
+            with self.source.stream(sql) as stream:
+                for w in check_columns(self.plugin, stream.columns):
+                    report.warnings.append(w)
+                    self.on_warning(w)
+                self._run_stream(stream)
+        except KeyboardInterrupt:
+            report.fail("interrupted", "the export was interrupted")
+        except ConfigError:
+            raise
+        except ConnectorError as exc:
+            report.fail(type(exc).__name__.replace("Error", "").lower() + "_error", str(exc))
+        finally:
+            report.finish()
+        return report
+
+    # ------------------------------------------------------------------ internals
+    def _run_stream(self, stream: Stream) -> None:
+        sink: Sink = (self.plugin.dry_run_sink(self.dry_run_path) if self.dry_run_path
+                      else self.plugin.sink())
+        producer = threading.Thread(target=self._produce, args=(stream,), name="connector-producer",
+                                    daemon=True)
+        producer.start()
+        try:
+            self._send_all(sink)
+        finally:
+            self._stop.set()
+            self._drain(producer, stream)
+            sink.close()
+
+    def _send_all(self, sink: Sink) -> None:
+        while True:
+            item = self._queue.get()
+            if isinstance(item, _Done):
+                return
+            if isinstance(item, _Failure):
+                raise item.exc
+            outcome = sink.send(item)
+            self.report.apply(outcome)
+            if outcome.fatal:
+                self.report.fail("send_failed", outcome.error)
+                return
+
+    def _drain(self, producer: threading.Thread, stream: Stream) -> None:
+        """Unblock and stop the producer; rows it read but nobody sent end up `failed`."""
+        while producer.is_alive():
+            try:
+                item = self._queue.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if isinstance(item, (_Done, _Failure)):
+                break
+        producer.join(timeout=5)
+        if producer.is_alive():
+            stream.cancel()
+
+    def _put(self, item: Any) -> None:
+        """Hand a final item to the sender; once stopping, nobody may be reading any more."""
+        while True:
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                if self._stop.is_set():
+                    return
+
+    def _produce(self, stream: Stream) -> None:
+        try:
+            encoder = self.plugin.encoder(stream.columns)
+            if self.plugin.ignore_invalid_records:
+                self._produce_batches(self._encode_rows(stream, encoder))
+            else:
+                with tempfile.TemporaryFile(prefix="connector-spool-") as spool:
+                    count = self._spool(self._encode_rows(stream, encoder), spool)
+                    if self._stop.is_set():
+                        return
+                    if self.report.invalid_records:
+                        self.report.fail(
+                            "invalid_records",
+                            f"{self.report.invalid_records} invalid rows and "
+                            "ignore_invalid_records is false: nothing was sent",
+                        )
+                        return
+                    spool.seek(0)
+                    self._produce_batches(_read_spool(spool, count))
+        except BaseException as exc:  # noqa: BLE001 - handed to the sender thread
+            self._put(_Failure(exc))
+        finally:
+            self._put(_Done())
+
+    def _encode_rows(self, stream: Stream, encoder: Any) -> Iterator[tuple[int, bytes]]:
+        """(row number, encoded record) for valid rows; invalid rows go to the report."""
+        report = self.report
+        lowered = {c.lower(): i for i, c in enumerate(stream.columns)}
+        visible = self.plugin.visible_columns
+        encode = encoder.encode
+        refresh = getattr(encoder, "refresh_clock", None)
+        row_no = report.rows_read
+        try:
+            for partition in stream.partitions:
+                if self._stop.is_set():
+                    return
+                if refresh is not None:
+                    refresh()
+                for row in partition:
+                    row_no += 1
+                    try:
+                        record = encode(row)
+                    except InvalidRecord as err:
+                        column = err.column.split(".", 1)[0]
+                        idx = lowered.get(column)
+                        report.add_invalid(row_no, err.column, err.rule, err.reason,
+                                           None if idx is None else row[idx], column in visible)
+                        continue
+                    yield row_no, record
+                report.rows_read = row_no
+        finally:
+            # Also when the consumer stops early: a row counts as read once it left the engine.
+            report.rows_read = row_no
+
+    def _produce_batches(self, records: Iterator[tuple[int, bytes]]) -> None:
+        size = self.plugin.batch_size
+        index = 0
+        rows: list[int] = []
+        recs: list[bytes] = []
+        for row_no, record in records:
+            rows.append(row_no)
+            recs.append(record)
+            if len(recs) >= size:
+                index += 1
+                if not self._offer(Batch(index, recs, rows)):
+                    return
+                rows, recs = [], []
+        if recs:
+            self._offer(Batch(index + 1, recs, rows))
+
+    def _offer(self, batch: Batch) -> bool:
+        """Queue a batch unless the job is stopping; waits while the sender is busy."""
+        while not self._stop.is_set():
+            try:
+                self._queue.put(batch, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _spool(self, records: Iterator[tuple[int, bytes]], spool: IO[bytes]) -> int:
+        count = 0
+        for row_no, record in records:
+            # orjson escapes control characters, so an encoded record never holds a newline.
+            spool.write(b"%d\t%s\n" % (row_no, record))
+            count += 1
+        return count
+
+
+def _read_spool(spool: IO[bytes], count: int) -> Iterator[tuple[int, bytes]]:
+    for _ in range(count):
+        line = spool.readline()
+        row, _, record = line.rstrip(b"\n").partition(b"\t")
+        yield int(row), record

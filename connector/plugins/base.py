@@ -1,0 +1,118 @@
+"""The contract between the runtime and an output plugin.
+
+The runtime owns the query, the streaming, the batching, the threads and the report. A plugin owns
+what is specific to its destination: its parameter schema, which columns it needs, how one row
+becomes one encoded record (or an InvalidRecord), and how one batch is delivered. That split keeps
+new outputs small, in the way of Singer SDK sinks and Embulk output plugins.
+"""
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any, ClassVar, Mapping, Sequence
+
+
+class InvalidRecord(ValueError):
+    """A row that breaks a rule. `reason` must never contain the value: it may be personal data."""
+
+    def __init__(self, column: str, rule: str, reason: str) -> None:
+        super().__init__(f"{column}: {reason}")
+        self.column = column
+        self.rule = rule
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Encoded records in query order, with the 1-based query row number of each."""
+
+    index: int
+    records: list[bytes]
+    rows: list[int]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    row: int
+    batch: int
+    position: int  # 0-based position of the record inside its batch
+    reason: str
+
+
+@dataclass
+class BatchOutcome:
+    """Every record of a batch ends accepted, rejected or failed; nothing else."""
+
+    accepted: list[int] = field(default_factory=list)  # row numbers
+    rejected: list[Rejection] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    requests: int = 0
+    retries: int = 0
+    error: str | None = None  # why `failed` is not empty
+    fatal: bool = False  # stop the job: later batches cannot succeed either
+
+
+class RecordEncoder(ABC):
+    """Turns one source row into one encoded record; raises FieldError when the row is invalid."""
+
+    @abstractmethod
+    def encode(self, row: Sequence[Any]) -> bytes: ...
+
+
+class Sink(ABC):
+    """Delivers batches. `send` never raises for a delivery problem: it reports it in the outcome."""
+
+    @abstractmethod
+    def send(self, batch: Batch) -> BatchOutcome: ...
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        pass
+
+
+class OutputPlugin(ABC):
+    """One output type, found by its `type` in the `connector.outputs` entry-point group."""
+
+    type: ClassVar[str]
+    #: Columns matched case-insensitively; missing ones are a configuration error.
+    required_columns: ClassVar[tuple[str, ...]] = ()
+    #: Columns the plugin reads; any other column gets a warning.
+    known_columns: ClassVar[tuple[str, ...]] = ()
+    #: Columns whose values may appear unmasked in invalid-row samples (never personal data).
+    visible_columns: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.config = config
+
+    @classmethod
+    def schema(cls) -> dict[str, Any]:
+        text = resources.files("schemas").joinpath(f"{cls.type}.json").read_text(encoding="utf-8")
+        return json.loads(text)
+
+    @property
+    @abstractmethod
+    def batch_size(self) -> int: ...
+
+    @property
+    @abstractmethod
+    def ignore_invalid_records(self) -> bool: ...
+
+    @abstractmethod
+    def encoder(self, columns: Sequence[str]) -> RecordEncoder:
+        """Compile the per-job plan for these (already checked) columns."""
+
+    @abstractmethod
+    def sink(self) -> Sink:
+        """A sink that delivers to the destination."""
+
+    @abstractmethod
+    def dry_run_sink(self, path: str) -> Sink:
+        """A sink that writes the exact request bodies to `path` and sends nothing."""
+
+    def describe_destination(self) -> str:
+        """A line for logs, without secrets."""
+        return self.type
