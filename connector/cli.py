@@ -20,7 +20,7 @@ from connector.progress import Progress
 from connector.report import JobReport
 from connector.source import DATABASE_URL_ENV, DEFAULT_DATABASE_URL, Source, database_url
 
-SUBCOMMANDS = ("sandbox", "outputs", "docs")
+SUBCOMMANDS = ("sandbox", "outputs", "docs", "demo")
 
 
 def _export_parser() -> argparse.ArgumentParser:
@@ -155,4 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return outputs(argv[1:])
     if argv and argv[0] == "docs":
         return docs.main(argv[1:])
+    if argv and argv[0] == "demo":
+        from connector.demo import main as demo_main
+
+        return demo_main(argv[1:])
     return export(argv)

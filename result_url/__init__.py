@@ -98,11 +98,19 @@ def _describe(error: jsonschema.ValidationError, schema: Mapping[str, Any]) -> s
     return f"{key}: {error.message}"
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def validate(config: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: (list(e.path), e.validator))
-    if errors:
-        raise ConfigError("invalid --result: " + "; ".join(_describe(e, schema) for e in errors))
+    messages = [_describe(e, schema) for e in errors]
+    # Schema patterns end in `$`, which Python's re lets match before a final newline; no
+    # parameter may hold a control character (it would end up in a URL path or a header).
+    messages += [f"{k}: must not contain control characters (such as a newline)"
+                 for k, v in config.items() if isinstance(v, str) and _CONTROL.search(v)]
+    if messages:
+        raise ConfigError("invalid --result: " + "; ".join(messages))
 
 
 def apply_defaults(config: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:

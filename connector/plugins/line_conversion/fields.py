@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as _dt
 import decimal
 import ipaddress
+import math
 import re
 import uuid
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ INT32_MAX = 2147483647
 UNDEFINED_LITERAL = "undefined"
 
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$"
-SHA256_PATTERN = r"^[0-9a-f]{64}$"
+SHA256_PATTERN = r"^[0-9a-f]{64}\Z"
 
 
 class FieldError(InvalidRecord):
@@ -150,10 +151,14 @@ def timestamp_seconds(value: Any) -> int:
         if value.tzinfo is None:
             value = value.replace(tzinfo=_dt.timezone.utc)
         return int(value.timestamp())
-    if isinstance(value, (float, decimal.Decimal)) and value == int(value):
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
+    if isinstance(value, decimal.Decimal) and value.is_finite() and value == value.to_integral_value():
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isascii() and text.isdigit():
+            return int(text)
     raise FieldError(
         "event_timestamp", "type",
         f"must be UNIX seconds or a TIMESTAMP, got {type(value).__name__}",
@@ -226,11 +231,11 @@ FIELDS: tuple[Field, ...] = (
        column_type="long or timestamp", normalise=timestamp_seconds, sensitive=False),
     _f("email", "user", "The user's email address, raw or SHA-256 hashed. Raw addresses are "
        "trimmed, lower-cased and hashed.", "raw address or `^[0-9a-f]{64}$`",
-       _string_check("email", SHA256_PATTERN), hashed=True, identifier=True),
+       _string_check("email", SHA256_PATTERN, pattern_text="^[0-9a-f]{64}$"), hashed=True, identifier=True),
     _f("phone", "user", "The user's phone number, raw or SHA-256 hashed. Raw numbers are "
        "normalised to E.164 and hashed.", "E.164 (`+818012345678`), national with "
        "`default_phone_region`, or `^[0-9a-f]{64}$`",
-       _string_check("phone", SHA256_PATTERN), hashed=True, identifier=True),
+       _string_check("phone", SHA256_PATTERN, pattern_text="^[0-9a-f]{64}$"), hashed=True, identifier=True),
     _f("line_uid", "user", "The LINE user ID. Needs `line_channel_id`.", "`^U[0-9a-f]{32}$`",
        _string_check("line_uid", r"^U[0-9a-f]{32}\Z", pattern_text="^U[0-9a-f]{32}$"),
        identifier=True),

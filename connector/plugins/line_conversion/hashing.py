@@ -15,6 +15,9 @@ from .fields import FieldError
 
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}\Z")
 # The seed's email rule, applied after trimming and lower-casing.
+# What people write in phone numbers; letters (keypad words) and anything else are refused.
+_PHONE_CHARS = re.compile(r"^\+?[0-9 ().\-]+\Z")
+E164_MAX_DIGITS = 15
 _EMAIL = re.compile(r"^[a-zA-Z0-9_!#$%&'*+/=?`{|}~^.-]+@[a-zA-Z0-9.-]+\Z")
 
 
@@ -53,13 +56,18 @@ def make_phone_normaliser(default_region: str | None) -> Callable[[object], str]
                 "phone", "country_code",
                 "has no country code (+...); set default_phone_region to read national numbers",
             )
+        if _PHONE_CHARS.match(text) is None:
+            raise FieldError("phone", "format", "holds characters that are not part of a phone number")
         try:
             number = phonenumbers.parse(text, None if text.startswith("+") else default_region)
         except phonenumbers.NumberParseException:
             raise FieldError("phone", "format", "is not a phone number") from None
         if not phonenumbers.is_possible_number(number):
             raise FieldError("phone", "format", "is not a possible phone number for its country")
-        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        if len(e164) - 1 > E164_MAX_DIGITS:
+            raise FieldError("phone", "format", f"has more than {E164_MAX_DIGITS} digits")
+        return e164
 
     return normalise_phone
 

@@ -5,6 +5,8 @@ import ipaddress
 from typing import Any, Mapping, Sequence
 from urllib.parse import urlsplit
 
+import phonenumbers
+
 from connector.errors import ConfigError
 from connector.plugins.base import OutputPlugin, RecordEncoder, Sink
 
@@ -32,6 +34,10 @@ class LineConversionOutput(OutputPlugin):
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)
+        region = config.get("default_phone_region")
+        if region is not None and region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ConfigError(f"default_phone_region: {region!r} is not a region phonenumbers knows "
+                              "(ISO 3166-1 alpha-2, for example JP)")
         parts = urlsplit(config["endpoint"])
         if not parts.hostname:
             raise ConfigError(f"endpoint: {config['endpoint']!r} has no host")
