@@ -149,6 +149,31 @@ http_get() { # url -> body on stdout; non-zero when unreachable
 
 is_ready() { http_get "http://127.0.0.1:$TRINO_PORT/v1/info" | grep -q '"starting":false'; }
 
+# "starting":false comes a few seconds before the node has announced itself to the coordinator;
+# a query in that window fails with "nodes is empty". So readiness also runs a real query that
+# needs a worker, through the plain HTTP protocol (stdlib only).
+probe_query() {
+    python3 - "$TRINO_PORT" <<'PY'
+import json, sys, urllib.request
+
+def call(method, url, data=None):
+    req = urllib.request.Request(url, data=data, method=method, headers={"X-Trino-User": "trino-sh-probe"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.load(resp)
+
+r = call("POST", f"http://127.0.0.1:{sys.argv[1]}/v1/statement", b"SELECT count(*) FROM tpch.tiny.nation")
+rows = []
+while True:
+    if "error" in r:
+        sys.exit("probe query failed: " + str(r["error"].get("message")))
+    rows += r.get("data") or []
+    if "nextUri" not in r:
+        break
+    r = call("GET", r["nextUri"])
+sys.exit(0 if rows == [[25]] else f"probe query returned {rows!r}")
+PY
+}
+
 running_pid() { # prints the pid from the pid file when that process is alive
     local pid
     [[ -f "$PID_FILE" ]] || return 1
@@ -217,14 +242,15 @@ cmd_start() {
     fi
     t0=$SECONDS
     deadline=$((SECONDS + START_TIMEOUT))
-    until is_ready; do
+    local probe_err=""
+    until is_ready && probe_err=$(probe_query 2>&1); do
         if ! running_pid >/dev/null; then
             log "Trino exited during start-up; last log lines:"
             tail -n 80 "$SERVER_LOG" "$LAUNCHER_LOG" >&2 2>/dev/null || true
             exit 1
         fi
         if ((SECONDS >= deadline)); then
-            log "Trino not ready after ${START_TIMEOUT}s; last log lines:"
+            log "Trino not ready after ${START_TIMEOUT}s (${probe_err:-/v1/info not ready}); last log lines:"
             tail -n 80 "$SERVER_LOG" >&2 || true
             cmd_stop
             exit 1

@@ -23,7 +23,6 @@ CREATE TABLE IF NOT EXISTS events (
     body        BLOB    NOT NULL      -- the event's JSON
 );
 CREATE UNIQUE INDEX IF NOT EXISTS events_dedup ON events (tag, event_name, dedup_key);
-CREATE INDEX IF NOT EXISTS events_tag ON events (tag, id);
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BLOB NOT NULL);
 """
 
