@@ -18,6 +18,7 @@ from connector.masking import Redactor
 from connector.plugins import OutputPlugin, available_outputs, load_output
 from connector.progress import Progress
 from connector.report import JobReport
+from connector.sharding import parse_shard, shard_sql
 from connector.source import DATABASE_URL_ENV, DEFAULT_DATABASE_URL, Source, database_url
 
 SUBCOMMANDS = ("sandbox", "outputs", "docs", "demo")
@@ -44,6 +45,10 @@ def _export_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", metavar="PATH",
                    help="send nothing; write the exact request bodies to PATH, one JSON array per line")
     p.add_argument("--quiet", action="store_true", help="print only errors")
+    p.add_argument("--shard", metavar="K/N",
+                   help="export only shard K of N (0 <= K < N): rows whose key "
+                        "(deduplication_key for LINE) hashes to K, computed by the engine. N "
+                        "processes with K = 0..N-1 export every row exactly once")
     return p
 
 
@@ -95,7 +100,12 @@ def export(argv: Sequence[str]) -> int:
     try:
         sql = _read_query(args.query_file)
         plugin = build_plugin(args.result, redactor)
+        shard = parse_shard(args.shard) if args.shard else None
         source = Source(database_url(args.database))
+        if shard is not None:
+            if plugin.shard_column is None:
+                raise ConfigError(f"--shard: the {plugin.type} output has no shard key")
+            sql = shard_sql(sql, source.dialect, shard, plugin.shard_column)
         report = JobReport(output_type=plugin.type, destination=plugin.describe_destination(),
                            dry_run=bool(args.dry_run))
         from connector.job import ExportJob

@@ -60,6 +60,7 @@ class Source:
         except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ImportError) as exc:
             raise ConfigError(f"--database: cannot use {safe_url(url)}: {exc}") from None
         self.url = url
+        self.dialect = self.engine.dialect.name
         self.partition_rows = partition_rows
 
     @contextmanager

@@ -82,6 +82,8 @@ class OutputPlugin(ABC):
     required_columns: ClassVar[tuple[str, ...]] = ()
     #: Columns the plugin reads; any other column gets a warning.
     known_columns: ClassVar[tuple[str, ...]] = ()
+    #: The column `--shard` hashes: a stable per-event key.
+    shard_column: ClassVar[str | None] = None
     #: Columns whose values may appear unmasked in invalid-row samples (never personal data).
     visible_columns: ClassVar[frozenset[str]] = frozenset()
 

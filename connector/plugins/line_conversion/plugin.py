@@ -31,6 +31,7 @@ class LineConversionOutput(OutputPlugin):
     required_columns = REQUIRED_COLUMNS
     known_columns = KNOWN_COLUMNS
     visible_columns = VISIBLE_COLUMNS
+    shard_column = "deduplication_key"
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)
