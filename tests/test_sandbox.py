@@ -378,6 +378,17 @@ def test_fault_drop_connection(sb, client):
     assert post(client, sb, [ev("k-1")]).status_code == 202
 
 
+def test_reset_discards_requests_still_in_a_delay(sb, client):
+    sb.set_faults([{"delay_s": 1.0}])
+    with pytest.raises(httpx.ReadTimeout):
+        post(client, sb, [ev("k-old")], timeout=0.2)
+    sb.reset()
+    assert post(client, sb, [ev("k-new")]).status_code == 202
+    time.sleep(1.2)  # past the delay: the old request must not have landed in the fresh store
+    assert [e["event"]["event"]["deduplication_key"] for e in sb.events()] == ["k-new"]
+    assert sb.stats()["requests"] == 1 and len(sb.requests()) == 1
+
+
 def test_shutdown_is_quick_despite_a_pending_delay(client):
     with run_sandbox(faults=[{"delay_s": 30}]) as sb:
         with pytest.raises(httpx.ReadTimeout):

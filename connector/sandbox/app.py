@@ -32,7 +32,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from .faults import FaultSpecError, parse_faults
-from .state import SandboxState
+from .state import STALE, SandboxState
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -149,15 +149,45 @@ async def _read_body(receive: Receive, limit: int) -> tuple[bytes | None, bool, 
             return b"".join(chunks), False, size
 
 
+# --------------------------------------------------------------------------- waking delays
+class Interrupts:
+    """Wakes requests sleeping in an injected delay: on reset (so that a request from before the
+    reset cannot leak into the fresh store) and on shutdown (so that it is quick).
+
+    Used on the server's event loop only.
+    """
+
+    def __init__(self) -> None:
+        self._event: asyncio.Event | None = None
+        self.closed = False
+
+    def current(self) -> asyncio.Event:
+        """The event a request arriving now waits on."""
+        if self._event is None:
+            self._event = asyncio.Event()
+        if self.closed:
+            self._event.set()
+        return self._event
+
+    def fire(self) -> None:
+        if self._event is not None:
+            self._event.set()
+            self._event = None
+
+    def close(self) -> None:
+        self.closed = True
+        self.fire()
+
+
 # --------------------------------------------------------------------------- POST /v1/{tag}/events
 class EventsEndpoint:
     """The emulated LINE endpoint (a raw ASGI app, so that it can drop a connection)."""
 
     def __init__(self, state: SandboxState, connections: ConnectionRegistry,
-                 closing: Callable[[], asyncio.Event]) -> None:
+                 interrupts: Interrupts) -> None:
         self.state = state
         self.connections = connections
-        self.closing = closing
+        self.interrupts = interrupts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         t0 = time.time()
@@ -165,6 +195,8 @@ class EventsEndpoint:
         if ctx is not None:
             ctx["logged"] = True
         state = self.state
+        generation = state.generation
+        wake = self.interrupts.current()
         tag = scope["path_params"]["line_tag_id"]
         headers = _headers(scope)
         entry = _base_entry(scope, t0, tag)
@@ -200,7 +232,7 @@ class EventsEndpoint:
                 entry["status"] = CLIENT_CLOSED
                 entry["error"] = {"index": None, "field": "body", "rule": "client_closed",
                                   "reason": "the client closed the connection before the body ended"}
-                await run_in_threadpool(state.record, entry)
+                await run_in_threadpool(state.record, entry, None, generation)
                 return
         if verdict == 413:
             entry["error"] = {"index": None, "field": "body", "rule": "max_body_bytes",
@@ -208,10 +240,14 @@ class EventsEndpoint:
 
         if fault is not None and fault.delay_s:
             try:
-                await asyncio.wait_for(self.closing().wait(), fault.delay_s)
+                await asyncio.wait_for(wake.wait(), fault.delay_s)
             except asyncio.TimeoutError:
                 pass
-            else:  # the server is shutting down: do not hold it up
+            else:
+                if state.generation != generation:  # reset: this request belongs to the past
+                    await _respond(send, STALE)
+                    return
+                # The server is shutting down: do not hold it up.
                 dropping = False
                 verdict = 503
                 entry["error"] = {"index": None, "field": None, "rule": "shutdown",
@@ -223,7 +259,7 @@ class EventsEndpoint:
             transport = self.connections.get(scope.get("client"))
             if transport is not None:
                 entry["status"] = None
-                await run_in_threadpool(state.record, entry)
+                await run_in_threadpool(state.record, entry, None, generation)
                 await self._drop(transport, receive)
                 return
             log.warning("drop_connection needs the sandbox's own server; answering 500 instead")
@@ -234,12 +270,12 @@ class EventsEndpoint:
             if fault is not None and fault.retry_after is not None and verdict == fault.status:
                 extra.append((b"retry-after", str(fault.retry_after).encode()))
             entry["status"] = verdict
-            await run_in_threadpool(state.record, entry)
+            await run_in_threadpool(state.record, entry, None, generation)
             await _respond(send, verdict, extra)
             return
 
         channel = entry["channel_id"]
-        status = await run_in_threadpool(state.process, entry, tag, body, channel, t0)
+        status = await run_in_threadpool(state.process, entry, tag, body, channel, t0, generation)
         await _respond(send, status)
 
     @staticmethod
@@ -280,10 +316,11 @@ def _bytes(data: bytes) -> Response:
     return Response(data, media_type="application/json", headers={"cache-control": "no-store"})
 
 
-def build_api(state: SandboxState) -> list[Route]:
+def build_api(state: SandboxState, interrupts: Interrupts) -> list[Route]:
     async def events(request: Request) -> Response:
         if request.method == "DELETE":
             await run_in_threadpool(state.reset)
+            interrupts.fire()
             return _json({"reset": True})
         try:
             limit = _int_param(request, "limit", None)
@@ -347,22 +384,16 @@ class SandboxApp:
     def __init__(self, state: SandboxState, connections: ConnectionRegistry | None = None) -> None:
         self.state = state
         self.connections = connections if connections is not None else ConnectionRegistry()
-        self._closing: asyncio.Event | None = None
-        endpoint = EventsEndpoint(state, self.connections, self.closing_event)
+        self.interrupts = Interrupts()
+        endpoint = EventsEndpoint(state, self.connections, self.interrupts)
         routes = [Route("/v1/{line_tag_id}/events", endpoint, methods=["POST"])]
-        routes += build_api(state)
+        routes += build_api(state, self.interrupts)
         self.starlette = Starlette(routes=routes)
         self.starlette.router.redirect_slashes = False  # LINE would not redirect either
 
-    def closing_event(self) -> asyncio.Event:
-        """Set when the server shuts down; created on the server's event loop."""
-        if self._closing is None:
-            self._closing = asyncio.Event()
-        return self._closing
-
     def begin_shutdown(self) -> None:
         """Cut injected delays short (call on the server's event loop)."""
-        self.closing_event().set()
+        self.interrupts.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or _is_own_path(scope["path"]):

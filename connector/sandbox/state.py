@@ -24,6 +24,7 @@ from .store import EventStore, Row
 MAX_EVENTS_PER_REQUEST = 100_000  # line-capi.md (unverified)
 DEFAULT_MAX_BODY_BYTES = 300_000_000  # "300 MB" (unverified); the stricter reading of MB
 DEFAULT_LOG_SIZE = 10_000
+STALE = 503  # answer to a request overtaken by a reset
 
 _MASK_BITS = tuple((1 << i, key) for i, key in enumerate(IDENTIFIER_KEYS))
 _TAG_COUNTERS = ("requests", "accepted", "duplicates", "rejected_requests", "rejected_events")
@@ -84,6 +85,9 @@ class SandboxState:
         self.store = EventStore(data_dir)
         self.log: collections.deque[dict[str, Any]] = collections.deque(maxlen=log_size)
         self._seq = 0
+        # Bumped by reset(): a request that arrived before a reset is not stored or logged after
+        # it (an injected delay could otherwise leak old events into the fresh store).
+        self.generation = 0
         self.counters = self._load_counters()
 
     # ----------------------------------------------------------------- config
@@ -169,24 +173,31 @@ class SandboxState:
                  id_mask(ev["user"]), dumps(ev)) for ev in events]
 
     def process(self, entry: dict[str, Any], tag: str, body: bytes, channel_id_present: bool,
-                now: float) -> int:
-        """Handle an authenticated, well-framed POST body; returns the HTTP status."""
+                now: float, generation: int | None = None) -> int:
+        """Handle an authenticated, well-framed POST body; returns the HTTP status.
+
+        STALE (503, nothing stored or logged) when the sandbox was reset since `generation`.
+        """
         try:
             rows = self.check_body(body, channel_id_present, now, entry, tag)
         except Rejected as exc:
             entry["status"] = 400
             entry["error"] = exc.detail
-            self.record(entry)
-            return 400
+            return 400 if self.record(entry, generation=generation) else STALE
         entry["status"] = 202
-        self.record(entry, rows)
-        return 202
+        return 202 if self.record(entry, rows, generation) else STALE
 
-    def record(self, entry: dict[str, Any], rows: list[Row] | None = None) -> None:
-        """Store `rows` (for a 202), count and log the request, in one transaction."""
+    def record(self, entry: dict[str, Any], rows: list[Row] | None = None,
+               generation: int | None = None) -> bool:
+        """Store `rows` (for a 202), count and log the request, in one transaction.
+
+        False (and nothing done) when the sandbox was reset since `generation`.
+        """
         if entry.get("time") is not None:
             entry["duration_ms"] = round((time.time() - entry["time"]) * 1000, 3)
         with self.lock:
+            if generation is not None and generation != self.generation:
+                return False
             self._seq += 1
             entry["id"] = self._seq
             store = self.store
@@ -222,6 +233,7 @@ class SandboxState:
                 raise
             self.counters = new
             self.log.append(entry)
+            return True
 
     def _count(self, c: dict[str, Any], per_tag: dict[str, int] | None, entry: dict[str, Any],
                stored: int) -> None:
@@ -309,6 +321,7 @@ class SandboxState:
 
     def reset(self) -> None:
         with self.lock:
+            self.generation += 1
             self.store.clear()
             self.counters = _new_counters()
             self.log.clear()
