@@ -19,7 +19,8 @@ from connector.plugins import OutputPlugin, available_outputs, load_output
 from connector.progress import Progress
 from connector.report import JobReport
 from connector.sharding import parse_shard, shard_sql
-from connector.source import DATABASE_URL_ENV, DEFAULT_DATABASE_URL, Source, database_url
+from connector.source import (DATABASE_URL_ENV, DEFAULT_DATABASE_URL, Source, database_url,
+                              url_secrets)
 
 SUBCOMMANDS = ("sandbox", "outputs", "docs", "demo")
 
@@ -40,7 +41,8 @@ def _export_parser() -> argparse.ArgumentParser:
     p.add_argument("--database", metavar="URL",
                    help=f"SQLAlchemy database URL (default: ${DATABASE_URL_ENV}, else "
                         f"{DEFAULT_DATABASE_URL}: an embedded DuckDB that reads CSV, Parquet and "
-                        "JSON files, e.g. SELECT ... FROM 'events.csv')")
+                        "JSON files, e.g. SELECT ... FROM 'events.csv'). ${NAME} is read from "
+                        "the environment, e.g. trino://me:${TRINO_PASSWORD}@host:443/hive/web")
     p.add_argument("--report-file", metavar="PATH", help="write the job report as JSON to PATH")
     p.add_argument("--dry-run", metavar="PATH",
                    help="send nothing; write the exact request bodies to PATH, one JSON array per line")
@@ -101,7 +103,10 @@ def export(argv: Sequence[str]) -> int:
         sql = _read_query(args.query_file)
         plugin = build_plugin(args.result, redactor)
         shard = parse_shard(args.shard) if args.shard else None
-        source = Source(database_url(args.database))
+        url = result_url.expand_env({"--database": database_url(args.database)})["--database"]
+        for secret in url_secrets(url):
+            redactor.add(secret)
+        source = Source(url)
         if shard is not None:
             if plugin.shard_column is None:
                 raise ConfigError(f"--shard: the {plugin.type} output has no shard key")

@@ -24,12 +24,45 @@ def database_url(cli_value: str | None) -> str:
     return cli_value or os.environ.get(DATABASE_URL_ENV) or DEFAULT_DATABASE_URL
 
 
-def safe_url(url: str) -> str:
-    """The URL with its password hidden, for messages."""
+# URL query parameters that carry credentials (trino: JWT), hidden like the password.
+SECRET_QUERY_KEYS = ("access_token", "password", "token")
+
+
+def url_secrets(url: str) -> list[str]:
+    """Credential values inside a database URL, for the redactor."""
     try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
+        parsed = sa.engine.make_url(url)
+    except sa_exc.ArgumentError:
+        return []
+    found = [parsed.password] if parsed.password else []
+    for key in SECRET_QUERY_KEYS:
+        value = parsed.query.get(key)
+        found.extend([value] if isinstance(value, str) else list(value or ()))
+    return [str(v) for v in found if v]
+
+
+def safe_url(url: str) -> str:
+    """The URL with its password and token parameters hidden, for messages."""
+    try:
+        parsed = sa.engine.make_url(url)
     except sa_exc.ArgumentError:
         return "<unparseable database URL>"
+    hidden = {k: "***" for k in SECRET_QUERY_KEYS if k in parsed.query}
+    return parsed.update_query_dict(hidden).render_as_string(hide_password=True)
+
+
+def _connect_args(url: sa.engine.URL) -> dict[str, Any]:
+    """Driver options the SQLAlchemy URL cannot carry on its own."""
+    if url.get_backend_name() == "trino":
+        args: dict[str, Any] = {}
+        scheme = url.query.get("http_scheme")
+        if scheme:
+            args["http_scheme"] = scheme
+        elif url.password or "access_token" in url.query:
+            # Credentials only travel over TLS; the trino client would refuse http anyway.
+            args["http_scheme"] = "https"
+        return args
+    return {}
 
 
 def _driver_message(exc: BaseException) -> str:
@@ -56,9 +89,11 @@ class Stream:
 class Source:
     def __init__(self, url: str, partition_rows: int = DEFAULT_PARTITION_ROWS) -> None:
         try:
-            self.engine = sa.create_engine(url)
-        except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ImportError) as exc:
-            raise ConfigError(f"--database: cannot use {safe_url(url)}: {exc}") from None
+            parsed = sa.engine.make_url(url)
+            self.engine = sa.create_engine(parsed, connect_args=_connect_args(parsed))
+        except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ImportError, ValueError) as exc:
+            raise ConfigError(f"--database: cannot use {safe_url(url)}: "
+                              f"{type(exc).__name__}") from None
         self.url = url
         self.dialect = self.engine.dialect.name
         self.partition_rows = partition_rows
@@ -77,7 +112,13 @@ class Source:
             if not result.returns_rows:
                 raise SourceError("the query returned no result set (is it a SELECT?)")
             columns = list(result.keys())
-            yield Stream(columns, self._partitions(result), result)
+            stream = Stream(columns, self._partitions(result), result)
+            try:
+                yield stream
+            finally:
+                # Closing an unfinished result cancels the query on the engine (Trino frees
+                # its workers at once instead of waiting to declare the query abandoned).
+                stream.cancel()
         finally:
             conn.close()
 

@@ -82,3 +82,106 @@ def make_phone_hasher(default_region: str | None) -> Callable[[object], str]:
         return sha256_hex(normalise_phone(text))
 
     return hash_phone
+
+
+# --------------------------------------------------------------------------- fast paths
+# The functions above are the reference. The fast variants below return the same string for the
+# common shapes (a trimmed address, a `+digits` E.164 number, a hex digest) and None whenever they
+# are not sure; the caller then runs the reference function, which also produces the error.
+# tests/test_fastpath_equivalence.py checks both paths against each other through DuckDB.
+
+_sha256 = hashlib.sha256
+_HEX = frozenset("0123456789abcdefABCDEF")
+_LOWER_HEX = frozenset("0123456789abcdef")
+
+
+def hash_email_fast(value: object) -> str | None:
+    """hash_email(value) for strings, or None to say "ask the reference"."""
+    if value.__class__ is not str:
+        return None
+    text = value.strip()  # type: ignore[union-attr]
+    if len(text) == 64 and _HEX.issuperset(text):
+        return text.lower()  # what hash_email does for a pre-hashed value
+    text = text.lower()
+    if _EMAIL.match(text) is None:
+        return None
+    return _sha256(text.encode()).hexdigest()
+
+
+try:  # phonenumbers internals, used only to decide when the fast path is exact
+    from phonenumbers.phonemetadata import PhoneMetadata as _PhoneMetadata
+    from phonenumbers.phonenumberutil import (
+        _MAX_LENGTH_COUNTRY_CODE,
+        _extract_country_code,
+    )
+    from phonenumbers.re_util import re_compile as _pn_re_compile
+except ImportError:  # pragma: no cover - another phonenumbers layout: reference path only
+    _extract_country_code = None  # type: ignore[assignment]
+
+
+def make_fast_phone_hasher(default_region: str | None) -> Callable[[object], str | None]:
+    """hash_phone for pre-hashed values and `+<digits>` numbers, or None for "ask the reference".
+
+    For `+<ASCII digits>` phonenumbers.parse goes: country code from the first 1-3 digits (a
+    function of those digits only), then the national prefix of that country is stripped only if
+    its pattern matches the start of the national number, then the number is "possible" by its
+    length alone, and its E.164 form is the input itself. So when the prefix pattern does not
+    match, the outcome depends only on (country code, length of the national number): it is
+    learnt once per such pair from the reference normaliser and replayed.
+    """
+    normalise_phone = make_phone_normaliser(default_region)
+    if _extract_country_code is None:
+        return lambda value: None
+    by_head: dict[str, tuple[int, int, object] | None] = {}  # first 3 digits -> (cc, cc len, prefix re)
+    by_shape: dict[tuple[int, int], bool] = {}  # (cc, national length) -> reference gives E.164 == input
+
+    def head_info(head: str) -> tuple[int, int, object] | None:
+        cc, rest = _extract_country_code(head)
+        if cc == 0:
+            return None
+        region = phonenumbers.region_code_for_country_code(cc)
+        meta = _PhoneMetadata.metadata_for_region_or_calling_code(cc, region)
+        if meta is None:
+            return None
+        prefix = meta.national_prefix_for_parsing
+        return cc, len(head) - len(rest), (_pn_re_compile(prefix) if prefix else None)
+
+    def hash_phone_fast(value: object) -> str | None:
+        if value.__class__ is not str:
+            return None
+        text = value.strip()  # type: ignore[union-attr]
+        n = len(text)
+        if n == 64:
+            if _HEX.issuperset(text):
+                return text.lower()
+            return None
+        # E164_MAX_DIGITS bounds the whole number; at least 3 digits after the country code.
+        if n < 5 or n > E164_MAX_DIGITS + 1 or text[0] != "+":
+            return None
+        digits = text[1:]
+        if not (digits.isdigit() and digits.isascii()):
+            return None
+        head = digits[:_MAX_LENGTH_COUNTRY_CODE]
+        try:
+            info = by_head[head]
+        except KeyError:
+            info = by_head[head] = head_info(head)
+        if info is None:
+            return None
+        cc, cc_len, prefix_re = info
+        national = digits[cc_len:]
+        if prefix_re is not None and prefix_re.match(national) is not None:
+            return None
+        shape = (cc, len(national))
+        ok = by_shape.get(shape)
+        if ok is None:
+            try:
+                ok = normalise_phone(text) == text
+            except FieldError:
+                ok = False
+            by_shape[shape] = ok
+        if not ok:
+            return None
+        return _sha256(text.encode()).hexdigest()
+
+    return hash_phone_fast
