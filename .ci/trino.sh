@@ -46,7 +46,7 @@ fetch_artifact() { # groupId artifactId version type
     if [[ ! -s "$f" ]]; then
         command -v mvn >/dev/null || apt_install maven
         log "downloading $g:$a:$v:$t from Maven Central"
-        mvn -B -q -Dmaven.repo.local="$M2_REPO" "$DEP_PLUGIN:get" \
+        mvn -B -q -Dstyle.color=never -Dmaven.repo.local="$M2_REPO" "$DEP_PLUGIN:get" \
             -Dartifact="$g:$a:$v:$t" -Dtransitive=false >&2 \
             || die "mvn could not fetch $g:$a:$v:$t"
         [[ -s "$f" ]] || die "mvn reported success but $f is missing"
@@ -83,6 +83,7 @@ cmd_install() {
     unzip_to "$memory" "$tmp/plugin" && mv "$tmp/plugin/trino-memory-$TRINO_VERSION" "$tmp/plugin/memory"
     unzip_to "$tpch" "$tmp/plugin" && mv "$tmp/plugin/trino-tpch-$TRINO_VERSION" "$tmp/plugin/tpch"
     chmod +x "$tmp"/bin/launcher "$tmp"/bin/*/launcher
+    chmod 755 "$tmp"
     touch "$tmp/.installed"
     rm -rf "$TRINO_HOME"
     mv "$tmp" "$TRINO_HOME"

@@ -164,7 +164,7 @@ class LineEventEncoder(RecordEncoder):
 _STRING_CHECK_VARS = frozenset({"enum", "format_check", "format_name", "max_len", "name", "pattern",
                                 "pattern_text", "regex", "reject_undefined"})
 _INT_CHECK_VARS = frozenset({"allow_float", "hi", "lo", "name"})
-_MEMO_LIMIT = 1 << 16
+_MEMO_LIMIT = 1 << 17
 
 
 def _closure(fn: Any) -> tuple[str, dict[str, Any]]:
@@ -227,32 +227,47 @@ def _compile_fast(enc: LineEventEncoder, columns: Sequence[str],
     special = {"email": hash_email_fast, "phone": make_fast_phone_hasher(default_phone_region)}
     lines = ["def fast(row, now):", "    s0 = {}", "    s1 = {}", "    s2 = {}"]
     for k, (i, column, norm, check, slot, key, required) in enumerate(enc._plan):
-        lines.append(f"    v = row[{i}]")
-        if required:
-            lines.append("    if v is None:")
-            lines.append("        return None")
-            ind = "    "
-        else:
-            lines.append("    if v is not None and v != '':")
-            ind = "        "
+        conds, is_str_check = _check_conditions(check, k, env)
         if column in special:
+            kind = "special"
             env[f"NORM{k}"] = special[column]
-            lines.append(f"{ind}v = NORM{k}(v)")
-            lines.append(f"{ind}if v is None:")
-            lines.append(f"{ind}    return None")
         elif norm is timestamp_seconds:
-            lines.append(f"{ind}if v.__class__ is not int:")  # bool, datetime, str...: reference
-            lines.append(f"{ind}    return None")
+            kind = "int"  # ints pass unchanged; bool, datetime, str...: reference
         elif _closure(norm)[0] == "to_text.<locals>.norm":
-            lines.append(f"{ind}if v.__class__ is not str:")  # int, UUID: reference
-            lines.append(f"{ind}    return None")
+            kind = "str"  # strings pass unchanged; int, UUID: reference
         else:
+            kind = "other"
             env[f"NORM{k}"] = norm
-            lines.append(f"{ind}v = NORM{k}(v)")
-        conds, _ = _check_conditions(check, k, env)
-        lines.append(f"{ind}if not ({' and '.join(conds)}):")
-        lines.append(f"{ind}    return None")
-        lines.append(f"{ind}s{slot}[{key!r}] = v")
+        if kind in ("str", "special") and is_str_check:
+            conds = conds[1:]  # the value is a str already
+        test = f"if not ({' and '.join(conds)}): return None" if conds else ""
+        store = f"s{slot}[{key!r}] = v"
+        lines.append(f"    v = row[{i}]")
+        if kind == "int":
+            # required or not: a non-int (also None) goes to the reference, which decides
+            lines += [f"    if v.__class__ is not int: return None", f"    {test}", f"    {store}"]
+        elif kind in ("str", "special"):
+            body = ([f"NORM{k}(v)"] if kind == "special" else [])
+            inner = []
+            if body:
+                inner += [f"v = NORM{k}(v)", "if v is None: return None"]
+            inner += [test, store]
+            if required:
+                lines.append("    if v.__class__ is not str or not v: return None")
+                lines += [f"    {x}" for x in inner if x]
+            else:
+                lines.append("    if v.__class__ is str:")
+                lines.append("        if v:")
+                lines += [f"            {x}" for x in inner if x]
+                lines.append("    elif v is not None: return None")
+        else:
+            if required:
+                lines.append("    if v is None: return None")
+                ind = "    "
+            else:
+                lines.append("    if v is not None and v != '':")
+                ind = "        "
+            lines += [f"{ind}v = NORM{k}(v)", f"{ind}{test}", f"{ind}{store}"]
     lines.append(f"    cross(s0, s1, now, {bool(enc._channel)!r})")
     if enc._test_flag:
         lines.append("    s0['test_flag'] = True")

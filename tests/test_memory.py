@@ -1,0 +1,60 @@
+"""1,000,000 generated rows through the embedded DuckDB to the sandbox, with flat memory.
+
+Not a timed test: it checks that the exporter's peak RSS does not grow with the row count
+(bench/export_bench.py measures speed).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import psutil
+
+from conftest import TOKEN, check_equation, now_s, result_config
+
+
+def _export(tmp_path, sandbox, rows: int) -> tuple[dict, int]:
+    sql = f"""
+        SELECT 'm-' || i AS deduplication_key, 'conversion' AS event_type,
+               'Purchase' AS event_name, 'web' AS source_type,
+               {now_s() - 60} - (i % 86400) AS event_timestamp,
+               'User' || i || '@Example.com ' AS email,
+               'https://shop.example.com/p/' || (i % 5000) AS url,
+               '{{"value": ' || (i % 9000) || ', "currency": "JPY"}}' AS custom_data
+        FROM range(1, {rows + 1}) t(i)
+    """
+    query = tmp_path / f"q{rows}.sql"
+    query.write_text(sql)
+    report = tmp_path / f"r{rows}.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "connector", str(query), "--quiet", "--report-file", str(report),
+         "--result", json.dumps(result_config(sandbox, max_records=10000))],
+        env={**os.environ, "TEST_LINE_TOKEN": TOKEN})
+    ps = psutil.Process(proc.pid)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            peak = max(peak, ps.memory_info().rss)
+        except psutil.Error:
+            pass
+        time.sleep(0.05)
+    assert proc.returncode == 0
+    result = json.loads(report.read_text())
+    check_equation(result)
+    return result, peak
+
+
+def test_one_million_rows_flat_memory(sandbox, tmp_path):
+    small, small_peak = _export(tmp_path, sandbox, 100_000)
+    assert small["events_sent"] == 100_000
+    sandbox.reset()
+    big, big_peak = _export(tmp_path, sandbox, 1_000_000)
+    assert big["events_sent"] == 1_000_000 and big["requests"] == 100
+    assert sandbox.stats()["accepted"] == 1_000_000
+    print(f"peak RSS: 100k rows {small_peak / 2**20:.0f} MiB, 1M rows {big_peak / 2**20:.0f} MiB;"
+          f" 1M rows at {big['events_per_second']:,.0f} events/s")
+    # Ten times the rows, (almost) the same memory: only batches in flight are held.
+    assert big_peak < small_peak * 1.25 + 20 * 2**20, (small_peak, big_peak)
