@@ -168,49 +168,41 @@ def test_interrupt_cancels_the_trino_query(sandbox, tmp_path, trino, trino_engin
     assert rows == [("FAILED", "USER_CANCELED")], rows
 
 
-def test_trino_types_map_to_event_fields(sandbox, tmp_path, trino):
-    ts = now_s() - 3600
-    iso = dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.000")
-    common = "'conversion' AS event_type, 'Purchase' AS event_name, 'web' AS source_type, " \
-             "'a@example.com' AS email"
-    sql = f"""
-        SELECT 't-1' AS deduplication_key, {common},
-               CAST(from_iso8601_timestamp('{iso.replace(' ', 'T')}Z') AS timestamp(3) with time zone)
-                 AS event_timestamp,
-               CAST(ROW(12.50, 'JPY', 2) AS ROW(value decimal(10, 2), currency varchar,
-                                             quantity integer)) AS custom_data
-        UNION ALL
-        SELECT 't-2', {common},
-               CAST(TIMESTAMP '{iso}' AS timestamp(6)),
-               CAST(MAP(ARRAY['value', 'currency'], ARRAY[JSON '1200', JSON '"USD"']) AS JSON)
-        UNION ALL
-        SELECT 't-3', {common},
-               CAST({ts} AS decimal(20, 0)),
-               CAST(MAP(ARRAY['item_ids', 'keywords'], ARRAY[ARRAY['a1', 'b2'], ARRAY['k']])
-                    AS JSON)
-        UNION ALL
-        SELECT 't-4', {common}, CAST({ts} AS bigint),
-               json_parse('{{"category": "shoes", "value": 3}}')
-        ORDER BY 1
-    """
-    run = run_cli(tmp_path, sql, result_config(sandbox), "--database", trino)
-    assert run.returncode == 0, run.stderr + json.dumps(run.report)
-    events = {e["event"]["event"]["deduplication_key"]: e["event"] for e in sandbox.events(TAG)}
-    assert {k: e["event"]["event_timestamp"] for k, e in events.items()} == {
-        "t-1": ts, "t-2": ts, "t-3": ts, "t-4": ts}
-    assert events["t-1"]["custom"] == {"value": 12.5, "currency": "JPY", "quantity": 2}
-    assert events["t-2"]["custom"] == {"value": 1200, "currency": "USD"}
-    assert events["t-3"]["custom"] == {"item_ids": ["a1", "b2"], "keywords": ["k"]}
-    assert events["t-4"]["custom"] == {"category": "shoes", "value": 3}
+TS = now_s() - 3600
+ISO = dt.datetime.fromtimestamp(TS, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.000")
 
 
-def test_trino_map_column_as_custom_data(sandbox, tmp_path, trino):
-    sql = f"""SELECT 'm-1' AS deduplication_key, 'conversion' AS event_type, 'web' AS source_type,
-                     {now_s() - 60} AS event_timestamp, 'a@example.com' AS email,
-                     MAP(ARRAY['currency', 'category'], ARRAY['JPY', 'bags']) AS custom_data"""
+@pytest.mark.parametrize("timestamp_sql, custom_sql, custom", [
+    (f"CAST(from_iso8601_timestamp('{ISO.replace(' ', 'T')}Z') AS timestamp(3) with time zone)",
+     "CAST(ROW(12.50, 'JPY', 2) AS ROW(value decimal(10, 2), currency varchar, quantity integer))",
+     {"value": 12.5, "currency": "JPY", "quantity": 2}),
+    (f"CAST(TIMESTAMP '{ISO}' AS timestamp(6))",
+     "CAST(MAP(ARRAY['value', 'currency'], ARRAY[JSON '1200', JSON '\"USD\"']) AS JSON)",
+     {"value": 1200, "currency": "USD"}),
+    (f"CAST({TS} AS decimal(20, 0))",
+     "MAP(ARRAY['item_ids', 'keywords'], ARRAY[ARRAY['a1', 'b2'], ARRAY['k']])",
+     {"item_ids": ["a1", "b2"], "keywords": ["k"]}),
+    (f"CAST({TS} AS bigint)",
+     "json_parse('{\"category\": \"shoes\", \"value\": 3}')",
+     {"category": "shoes", "value": 3}),
+    (f"CAST({TS} AS integer)",
+     "MAP(ARRAY['currency', 'category'], ARRAY['JPY', 'bags'])",
+     {"currency": "JPY", "category": "bags"}),
+    (f"CAST({TS} AS double)",
+     "CAST(ROW(DECIMAL '1999.00') AS ROW(value decimal(12, 2)))",
+     {"value": 1999}),
+], ids=["timestamptz-row", "timestamp-json", "decimal-map-of-arrays", "bigint-json_parse",
+        "integer-map", "double-row-decimal"])
+def test_trino_types_map_to_event_fields(sandbox, tmp_path, trino, timestamp_sql, custom_sql,
+                                         custom):
+    sql = f"""SELECT 't-1' AS deduplication_key, 'conversion' AS event_type,
+                     'Purchase' AS event_name, 'web' AS source_type, 'a@example.com' AS email,
+                     {timestamp_sql} AS event_timestamp, {custom_sql} AS custom_data"""
     run = run_cli(tmp_path, sql, result_config(sandbox), "--database", trino)
     assert run.returncode == 0, run.stderr
-    assert sandbox.events(TAG)[0]["event"]["custom"] == {"currency": "JPY", "category": "bags"}
+    (event,) = [e["event"] for e in sandbox.events(TAG)]
+    assert event["event"]["event_timestamp"] == TS
+    assert event["custom"] == custom
 
 
 def test_shard_union_equals_unsharded_on_trino(tmp_path, trino, conversions_table):
@@ -241,14 +233,14 @@ def test_shard_union_equals_unsharded_on_trino(tmp_path, trino, conversions_tabl
 
 def test_one_million_trino_rows_flat_memory(sandbox, tmp_path, trino):
     def export(rows: int) -> tuple[dict, int]:
-        side = int(rows ** 0.5)
         sql = f"""
             SELECT 'r-' || CAST(a.x AS varchar) || '-' || CAST(b.y AS varchar) AS deduplication_key,
                    'conversion' AS event_type, 'web' AS source_type,
                    CAST(to_unixtime(current_timestamp) AS bigint) - 60 AS event_timestamp,
                    'user' || CAST(a.x AS varchar) || '@example.com' AS email,
                    'https://shop.example.com/p/' || CAST(b.y AS varchar) AS url
-            FROM UNNEST(sequence(1, {side})) AS a(x) CROSS JOIN UNNEST(sequence(1, {side})) AS b(y)
+            FROM UNNEST(sequence(1, {rows // 1000})) AS a(x)
+            CROSS JOIN UNNEST(sequence(1, 1000)) AS b(y)
         """
         query = tmp_path / f"t{rows}.sql"
         query.write_text(sql)
