@@ -67,8 +67,8 @@ def run_cli(tmp_path: Path, sql: str, config: dict[str, Any], *extra: str,
     query = tmp_path / f"q-{uuid.uuid4().hex[:8]}.sql"
     query.write_text(sql)
     report_path = tmp_path / f"report-{uuid.uuid4().hex[:8]}.json"
-    full_env = {**os.environ, "TEST_LINE_TOKEN": TOKEN, **(env or {})}
-    full_env.pop("CONNECTOR_DATABASE_URL", None)
+    full_env = {k: v for k, v in os.environ.items() if k != "CONNECTOR_DATABASE_URL"}
+    full_env.update({"TEST_LINE_TOKEN": TOKEN, **(env or {})})
     start = time.monotonic()
     proc = subprocess.run(
         [sys.executable, "-m", "connector", str(query), "--result", json.dumps(config),
