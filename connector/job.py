@@ -5,25 +5,23 @@ Two threads overlap CPU and network while keeping query order:
 - the sender (the calling thread) delivers batches one by one.
 The sender is the main thread on purpose: Ctrl-C (and SIGTERM, which the CLI turns into the same
 thing) then interrupts a retry wait or a request in flight at once.
-A bounded queue between them keeps memory flat. In strict mode (ignore_invalid_records = false)
+A BatchBuffer between them keeps memory flat and spills to disk when the sender falls behind, so
+the engine keeps being read during a long retry wait. In strict mode (ignore_invalid_records = false)
 the producer spools every encoded record to a temporary file and releases batches only when the
 whole result proved valid.
 """
 from __future__ import annotations
 
-import queue
 import tempfile
 import threading
 from dataclasses import dataclass
 from typing import IO, Any, Callable, Iterator, Sequence
 
+from connector.buffer import BatchBuffer
 from connector.errors import ConfigError, ConnectorError
 from connector.plugins.base import Batch, InvalidRecord, OutputPlugin, Sink
 from connector.report import JobReport
 from connector.source import Source, Stream
-
-QUEUE_BATCHES = 2  # batches prepared ahead of the one in flight
-
 
 class _Done:
     pass
@@ -62,7 +60,7 @@ class ExportJob:
         self.dry_run_path = dry_run_path
         self.on_warning = on_warning or (lambda _m: None)
         self._stop = threading.Event()
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_BATCHES)
+        self._buffer = BatchBuffer()
 
     # ------------------------------------------------------------------ public
     def run(self, sql: str) -> JobReport:
@@ -95,11 +93,13 @@ class ExportJob:
         finally:
             self._stop.set()
             self._drain(producer, stream)
+            self.report.spilled_batches = self._buffer.spilled_batches
+            self._buffer.close()
             sink.close()
 
     def _send_all(self, sink: Sink) -> None:
         while True:
-            item = self._queue.get()
+            item = self._buffer.get()
             if isinstance(item, _Done):
                 return
             if isinstance(item, _Failure):
@@ -111,27 +111,11 @@ class ExportJob:
                 return
 
     def _drain(self, producer: threading.Thread, stream: Stream) -> None:
-        """Unblock and stop the producer; rows it read but nobody sent end up `failed`."""
-        while producer.is_alive():
-            try:
-                item = self._queue.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            if isinstance(item, (_Done, _Failure)):
-                break
+        """Stop the producer (it checks the stop flag); rows read but not sent end up `failed`."""
         producer.join(timeout=5)
-        if producer.is_alive():
+        if producer.is_alive():  # blocked inside the engine's fetch: cancel the query under it
             stream.cancel()
-
-    def _put(self, item: Any) -> None:
-        """Hand a final item to the sender; once stopping, nobody may be reading any more."""
-        while True:
-            try:
-                self._queue.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                if self._stop.is_set():
-                    return
+            producer.join(timeout=5)
 
     def _produce(self, stream: Stream) -> None:
         try:
@@ -153,9 +137,9 @@ class ExportJob:
                     spool.seek(0)
                     self._produce_batches(_read_spool(spool, count))
         except BaseException as exc:  # noqa: BLE001 - handed to the sender thread
-            self._put(_Failure(exc))
+            self._buffer.finish(_Failure(exc))
         finally:
-            self._put(_Done())
+            self._buffer.finish(_Done())
 
     def _encode_rows(self, stream: Stream, encoder: Any) -> Iterator[tuple[int, bytes]]:
         """(row number, encoded record) for valid rows; invalid rows go to the report."""
@@ -204,14 +188,8 @@ class ExportJob:
             self._offer(Batch(index + 1, recs, rows))
 
     def _offer(self, batch: Batch) -> bool:
-        """Queue a batch unless the job is stopping; waits while the sender is busy."""
-        while not self._stop.is_set():
-            try:
-                self._queue.put(batch, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+        """Hand a batch to the sender unless the job is stopping."""
+        return self._buffer.put(batch, self._stop)
 
     def _spool(self, records: Iterator[tuple[int, bytes]], spool: IO[bytes]) -> int:
         count = 0

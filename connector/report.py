@@ -33,6 +33,7 @@ class JobReport:
     requests: int = 0
     retries: int = 0
     batches: int = 0
+    spilled_batches: int = 0  # batches that waited on disk while the sender was behind
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
     warnings: list[str] = field(default_factory=list)
@@ -122,6 +123,7 @@ class JobReport:
             "requests": self.requests,
             "retries": self.retries,
             "batches": self.batches,
+            "spilled_batches": self.spilled_batches,
             "duration_seconds": round(duration, 3),
             "events_per_second": round(self.events_sent / duration, 1) if duration > 0 else None,
             "invalid_by_column": dict(self.invalid_by_column.most_common()),

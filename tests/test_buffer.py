@@ -1,0 +1,57 @@
+"""BatchBuffer: order across memory and spill file, the spill cap, and the final item."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from connector.buffer import BatchBuffer
+from connector.plugins.base import Batch
+
+
+def batch(i: int, n: int = 3) -> Batch:
+    rows = list(range(i * 10, i * 10 + n))
+    return Batch(i, [f'{{"r":{r},"x":"{"é" * (r % 4)}"}}'.encode() for r in rows], rows)
+
+
+def test_order_is_kept_across_memory_and_spill():
+    buf, stop = BatchBuffer(memory_batches=2), threading.Event()
+    for i in range(1, 8):
+        assert buf.put(batch(i), stop)
+    buf.finish("done")
+    out = [buf.get(timeout=1) for _ in range(8)]
+    assert out[:-1] == [batch(i) for i in range(1, 8)] and out[-1] == "done"
+    assert buf.spilled_batches == 5
+
+
+def test_interleaved_put_and_get_with_spill_reuse():
+    buf, stop = BatchBuffer(memory_batches=1), threading.Event()
+    got = []
+    for i in range(1, 30):
+        buf.put(batch(i, n=i % 5 + 1), stop)
+        if i % 3 == 0:
+            got.append(buf.get(timeout=1))
+    buf.finish("done")
+    while (item := buf.get(timeout=1)) != "done":
+        got.append(item)
+    assert [b.index for b in got] == list(range(1, 30))
+    assert got == [batch(i, n=i % 5 + 1) for i in range(1, 30)]
+
+
+def test_spill_cap_makes_the_producer_wait_until_stop():
+    buf, stop = BatchBuffer(memory_batches=1, spill_max_bytes=1), threading.Event()
+    assert buf.put(batch(1), stop) and buf.put(batch(2), stop)  # memory, then the spill file
+    result = []
+    t = threading.Thread(target=lambda: result.append(buf.put(batch(3), stop)))
+    t.start()
+    time.sleep(0.3)
+    assert t.is_alive()  # full: waiting
+    stop.set()
+    t.join(2)
+    assert result == [False]
+
+
+def test_get_times_out_when_empty():
+    with pytest.raises(TimeoutError):
+        BatchBuffer().get(timeout=0.05)
