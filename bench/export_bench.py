@@ -12,7 +12,7 @@ For each N (default 1,000,000 and 5,000,000 rows):
 4. Full export: `python -m connector` as a subprocess (`--database duckdb:///file`) to
    bench/receiver.py, a separate process on 127.0.0.1 answering 202, for each max_records; and a
    dry run (`--dry-run /dev/null`, no network). Peak RSS of the export process comes from
-   os.wait4 (the kernel's ru_maxrss of that very child).
+   its VmHWM (the kernel's high-water mark), polled.
 
     python bench/export_bench.py                          # 1M and 5M, max_records 1000/10000/100000
     python bench/export_bench.py --rows 100000            # quick
@@ -28,6 +28,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -246,7 +247,26 @@ def receiver_stats(port: int) -> dict[str, int]:
     return data
 
 
-def run_export(db: Path, sql_file: Path, workdir: Path, *, max_records: int, port: int | None,
+def _watch_hwm(pid: int, peak: list[int]) -> None:
+    """Peak RSS of the export process: VmHWM, the kernel's high-water mark of the process's own
+    memory, polled until it exits. (ru_maxrss from wait4 would also count the benchmark process's
+    RSS at fork time, which Linux carries across exec.)"""
+    path = f"/proc/{pid}/status"
+    while True:
+        try:
+            with open(path) as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        peak[0] = max(peak[0], int(line.split()[1]))
+                        break
+                else:
+                    return  # a zombie: no memory lines any more
+        except OSError:
+            return
+        time.sleep(0.02)
+
+
+def run_export(url: str, sql_file: Path, workdir: Path, *, max_records: int, port: int | None,
                dry_run: bool) -> dict[str, Any]:
     result = {"type": "line_conversion", "line_tag_id": TAG, "access_token": "bench-token",
               "line_channel_id": CHANNEL, "max_records": max_records,
@@ -254,19 +274,23 @@ def run_export(db: Path, sql_file: Path, workdir: Path, *, max_records: int, por
     report_file = workdir / "report.json"
     report_file.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "connector", str(sql_file), "--result", json.dumps(result),
-           "--database", f"duckdb:///{db}", "--quiet", "--report-file", str(report_file)]
+           "--database", url, "--quiet", "--report-file", str(report_file)]
     if dry_run:
         cmd += ["--dry-run", os.devnull]
     before = receiver_stats(port) if port else None
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = [0]
+    watcher = threading.Thread(target=_watch_hwm, args=(proc.pid, peak), daemon=True)
+    watcher.start()
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t
+    watcher.join(timeout=1)
     proc.returncode = os.waitstatus_to_exitcode(status)
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     rep = json.loads(report_file.read_text()) if report_file.exists() else {}
     out: dict[str, Any] = {
-        "wall": wall, "exit": proc.returncode, "peak_rss_mb": usage.ru_maxrss / 1024,
+        "wall": wall, "exit": proc.returncode, "peak_rss_mb": peak[0] / 1024,
         "cpu": usage.ru_utime + usage.ru_stime, "job_seconds": rep.get("duration_seconds"),
         "events": rep.get("events_sent", 0), "requests": rep.get("requests", 0),
         "invalid": rep.get("invalid_records", 0), "rows": rep.get("rows_read", 0),
@@ -294,7 +318,7 @@ def bench_n(n: int, args: argparse.Namespace, workdir: Path, port: int | None,
     sql = query_sql()
     sql_file = workdir / "query.sql"
     sql_file.write_text(sql + "\n")
-    url = f"duckdb:///{db}"
+    url = f"duckdb:///{db}" + (f"?memory_limit={args.duckdb_memory_limit}" if args.duckdb_memory_limit else "")
 
     floor = phase_floor(url, sql)
     print(f"  floor (fetch + dict + orjson): {floor['wall']:.2f}s wall, {floor['cpu']:.2f}s cpu, "
@@ -318,7 +342,7 @@ def bench_n(n: int, args: argparse.Namespace, workdir: Path, port: int | None,
     if not args.no_dry_run:
         runs.append(("dry-run", args.max_records[0], True))
     for label, max_records, dry in runs:
-        r = run_export(db, sql_file, workdir, max_records=max_records,
+        r = run_export(url, sql_file, workdir, max_records=max_records,
                        port=None if dry else port, dry_run=dry)
         ok = r["status"] == "success" and r["events"] + r["invalid"] == n
         if not dry and r.get("received_events") != r["events"]:
@@ -353,6 +377,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-phases", action="store_true", help="skip the in-process fetch/encode phases")
     p.add_argument("--no-dry-run", action="store_true")
     p.add_argument("--profile", action="store_true", help="pyinstrument profile of fetch + encode")
+    p.add_argument("--duckdb-memory-limit", metavar="SIZE",
+                   help="append ?memory_limit=SIZE to the DuckDB URL (caps DuckDB's block cache, "
+                        "which otherwise keeps every block of the table it read)")
     p.add_argument("--reference-rows", type=int, default=0,
                    help="also time the reference encoder on the first K rows")
     args = p.parse_args(argv)
