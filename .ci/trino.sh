@@ -268,13 +268,14 @@ cmd_start() {
         if [[ "$nofile" =~ ^[0-9]+$ ]] && ((nofile < 8192)); then
             ulimit -n 8192 2>/dev/null || log "warning: could not raise ulimit -n from $nofile"
         fi
+        # fds 8 and 9 hold this script's locks: the daemon must not inherit them.
         "$TRINO_HOME/bin/launcher" start \
             --jvm-dir "$java_home" \
             --etc-dir "$RUN_DIR/etc" \
             --data-dir "$RUN_DIR/data" \
             --pid-file "$PID_FILE" \
             --launcher-log-file "$LAUNCHER_LOG" \
-            --server-log-file "$SERVER_LOG" >&2 || { tail -n 50 "$LAUNCHER_LOG" "$SERVER_LOG" >&2 || true; die "launcher start failed"; }
+            --server-log-file "$SERVER_LOG" >&2 8>&- 9>&- || { tail -n 50 "$LAUNCHER_LOG" "$SERVER_LOG" >&2 2>/dev/null || true; die "launcher start failed"; }
     fi
     t0=$SECONDS
     deadline=$((SECONDS + START_TIMEOUT))
@@ -287,7 +288,7 @@ cmd_start() {
         fi
         if ((SECONDS >= deadline)); then
             log "Trino not ready after ${START_TIMEOUT}s (${probe_err:-/v1/info not ready}); last log lines:"
-            tail -n 80 "$SERVER_LOG" >&2 || true
+            tail -n 80 "$SERVER_LOG" "$LAUNCHER_LOG" >&2 2>/dev/null || true
             cmd_stop
             exit 1
         fi
