@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
 from typing import Callable, TextIO
 
 from connector.report import JobReport

@@ -82,6 +82,32 @@ def run_cli(tmp_path: Path, sql: str, config: dict[str, Any], *extra: str,
     return CliRun(proc.returncode, proc.stdout, proc.stderr, report, elapsed)
 
 
+def run_cli_peak_rss(tmp_path: Path, sql: str, config: dict[str, Any],
+                     *extra: str) -> tuple[dict[str, Any], int]:
+    """Run the CLI, sampling its RSS; returns (report, peak RSS in bytes). Must succeed."""
+    import psutil
+
+    query = tmp_path / f"q-{uuid.uuid4().hex[:8]}.sql"
+    query.write_text(sql)
+    report = tmp_path / f"r-{uuid.uuid4().hex[:8]}.json"
+    env = {k: v for k, v in os.environ.items() if k != "CONNECTOR_DATABASE_URL"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "connector", str(query), "--quiet", "--report-file", str(report),
+         "--result", json.dumps(config), *extra], env={**env, "TEST_LINE_TOKEN": TOKEN})
+    ps = psutil.Process(proc.pid)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            peak = max(peak, ps.memory_info().rss)
+        except psutil.Error:
+            pass
+        time.sleep(0.05)
+    assert proc.returncode == 0
+    result = json.loads(report.read_text())
+    check_equation(result)
+    return result, peak
+
+
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
     columns: list[str] = []
     for row in rows:

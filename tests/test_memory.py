@@ -5,15 +5,7 @@ Not a timed test: it checks that the exporter's peak RSS does not grow with the 
 """
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import time
-
-import psutil
-
-from conftest import TOKEN, check_equation, now_s, result_config
+from conftest import now_s, result_config, run_cli_peak_rss
 
 
 def _export(tmp_path, sandbox, rows: int) -> tuple[dict, int]:
@@ -26,25 +18,7 @@ def _export(tmp_path, sandbox, rows: int) -> tuple[dict, int]:
                '{{"value": ' || (i % 9000) || ', "currency": "JPY"}}' AS custom_data
         FROM range(1, {rows + 1}) t(i)
     """
-    query = tmp_path / f"q{rows}.sql"
-    query.write_text(sql)
-    report = tmp_path / f"r{rows}.json"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "connector", str(query), "--quiet", "--report-file", str(report),
-         "--result", json.dumps(result_config(sandbox, max_records=10000))],
-        env={**os.environ, "TEST_LINE_TOKEN": TOKEN})
-    ps = psutil.Process(proc.pid)
-    peak = 0
-    while proc.poll() is None:
-        try:
-            peak = max(peak, ps.memory_info().rss)
-        except psutil.Error:
-            pass
-        time.sleep(0.05)
-    assert proc.returncode == 0
-    result = json.loads(report.read_text())
-    check_equation(result)
-    return result, peak
+    return run_cli_peak_rss(tmp_path, sql, result_config(sandbox, max_records=10000))
 
 
 def test_one_million_rows_flat_memory(sandbox, tmp_path):

@@ -13,12 +13,11 @@ import sys
 import time
 import uuid
 
-import psutil
 import pytest
 import sqlalchemy as sa
 
 from connector.sharding import shard_of
-from conftest import TAG, TOKEN, check_equation, now_s, result_config, run_cli
+from conftest import TAG, TOKEN, now_s, result_config, run_cli, run_cli_peak_rss
 from trino_server import trino_url
 
 pytestmark = pytest.mark.trino
@@ -242,26 +241,8 @@ def test_one_million_trino_rows_flat_memory(sandbox, tmp_path, trino):
             FROM UNNEST(sequence(1, {rows // 1000})) AS a(x)
             CROSS JOIN UNNEST(sequence(1, 1000)) AS b(y)
         """
-        query = tmp_path / f"t{rows}.sql"
-        query.write_text(sql)
-        report = tmp_path / f"t{rows}.json"
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "connector", str(query), "--quiet", "--database", trino,
-             "--report-file", str(report),
-             "--result", json.dumps(result_config(sandbox, max_records=10000))],
-            env={**os.environ, "TEST_LINE_TOKEN": TOKEN})
-        ps = psutil.Process(proc.pid)
-        peak = 0
-        while proc.poll() is None:
-            try:
-                peak = max(peak, ps.memory_info().rss)
-            except psutil.Error:
-                pass
-            time.sleep(0.05)
-        assert proc.returncode == 0
-        result = json.loads(report.read_text())
-        check_equation(result)
-        return result, peak
+        return run_cli_peak_rss(tmp_path, sql, result_config(sandbox, max_records=10000),
+                                "--database", trino)
 
     small, small_peak = export(100_000)
     assert small["events_sent"] == 100_000

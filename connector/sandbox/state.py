@@ -120,16 +120,7 @@ class SandboxState:
             if isinstance(saved, dict):
                 counters.update({k: v for k, v in saved.items() if k in counters})
             # The events table is the truth for what is stored.
-            counters["accepted"] = 0
-            counters["coverage"] = {key: 0 for key in IDENTIFIER_KEYS}
-            for t in counters["per_tag"].values():
-                t["accepted"] = 0
-            for tag, mask, n in self.store.counts_by_tag_and_mask():
-                counters["accepted"] += n
-                self._tag(counters, tag)["accepted"] += n
-                for bit, key in _MASK_BITS:
-                    if mask & bit:
-                        counters["coverage"][key] += n
+            self._recount_memory(counters)
         return counters
 
     @staticmethod
