@@ -23,6 +23,7 @@ from connector.plugins.base import Batch, InvalidRecord, OutputPlugin, Sink
 from connector.report import JobReport
 from connector.source import Source, Stream
 
+
 class _Done:
     pass
 
