@@ -24,6 +24,10 @@ from connector.report import JobReport
 from connector.source import Source, Stream
 
 
+# Encoded records waiting in memory between producer and sender, at most (beyond: spill file).
+MEMORY_RECORDS = 20_000
+
+
 class _Done:
     pass
 
@@ -61,7 +65,9 @@ class ExportJob:
         self.dry_run_path = dry_run_path
         self.on_warning = on_warning or (lambda _m: None)
         self._stop = threading.Event()
-        self._buffer = BatchBuffer()
+        # Two batches of 100,000 events already hold ~130 MB: keep fewer in memory when they are big.
+        self._buffer = BatchBuffer(
+            memory_batches=max(1, min(2, MEMORY_RECORDS // max(1, plugin.batch_size))))
 
     # ------------------------------------------------------------------ public
     def run(self, sql: str) -> JobReport:
@@ -106,6 +112,7 @@ class ExportJob:
             if isinstance(item, _Failure):
                 raise item.exc
             outcome = sink.send(item)
+            item = None  # don't hold the sent batch while waiting for the next one
             self.report.apply(outcome)
             if outcome.fatal:
                 self.report.fail("send_failed", outcome.error)

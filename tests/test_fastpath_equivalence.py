@@ -196,28 +196,6 @@ def test_email_fast_hasher_matches_reference() -> None:
         assert got == hashing.hash_email(v)
     with pytest.raises(FieldError):
         hashing.hash_email("not-an-email")
-
-
-@pytest.mark.parametrize("workers", [0, 1])
-def test_encode_partitions_matches_encode(generated: Any, workers: int) -> None:
-    """The pipelined (optionally multi-process) API gives what encode gives, row for row."""
-    import time
-
-    cols, rows, _ = generated
-    rows = rows[:6_000]
-    now = int(time.time())
-    enc = LineEventEncoder(cols, channel_id_present=True, test_flag=False,
-                           default_phone_region=None, clock=lambda: now)
-    parts = [rows[i:i + 1_000] for i in range(0, len(rows), 1_000)]
-    got = []
-    for part, results in enc.encode_partitions(iter(parts), workers=workers):
-        assert len(part) == len(results)
-        for res in results:
-            got.append(("invalid", res.column, res.rule, res.reason)
-                       if isinstance(res, InvalidRecord) else res)
-    assert got == [_outcome(enc.encode_reference, row) for row in rows]
-
-
 def test_ip_fast_test_matches_fields() -> None:
     from connector.plugins.line_conversion import fields, transform
 

@@ -120,7 +120,7 @@ class LineSink(Sink):
         if outcome.fatal:
             outcome.failed.extend(rows)
             return
-        body = b"[" + b",".join(records) + b"]"
+        body = b"".join((b"[", b",".join(records), b"]"))  # one copy, not three
         try:
             response = self._post_with_retry(body, outcome)
         except (httpx.TransportError, RetryableStatus) as exc:

@@ -13,13 +13,11 @@ tests/test_fastpath_equivalence.py.
 """
 from __future__ import annotations
 
-import collections
 import datetime as _dt
 import decimal
-import os
 import re
 import time
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import orjson
 
@@ -121,8 +119,6 @@ class LineEventEncoder(RecordEncoder):
         # would cost more than the window check itself.
         self._now = clock()
         self._fast = _compile_fast(self, columns, default_phone_region) if fast else None
-        self._columns = list(columns)
-        self._region = default_phone_region
 
     def refresh_clock(self) -> None:
         self._now = self._clock()
@@ -169,94 +165,6 @@ class LineEventEncoder(RecordEncoder):
     def encode_reference(self, row: Sequence[Any]) -> bytes:
         """The reference path alone (for tests and benchmarks)."""
         return _compact(orjson.dumps(self.build(row)))
-
-    def encode_partitions(self, partitions: Iterable[Sequence[Sequence[Any]]],
-                          workers: int | None = None,
-                          ) -> Iterator[tuple[Sequence[Sequence[Any]], list[bytes | FieldError]]]:
-        """(partition, one result per row: the encoded record or its FieldError), in order.
-
-        With workers > 0 the partitions are encoded by that many worker processes while this
-        thread goes on fetching: the clock is read here, once per partition, and sent along, so
-        the results are those of `encode` after `refresh_clock()`. Raw values travel over a pipe
-        to a child process of this one and nowhere else. `workers=None` reads
-        CONNECTOR_ENCODE_WORKERS, else 0 (in this thread).
-        """
-        if workers is None:
-            workers = _default_workers()
-        if workers <= 0:
-            for part in partitions:
-                self.refresh_clock()
-                yield part, [self._encode_or_error(row) for row in part]
-            return
-        import concurrent.futures
-        import multiprocessing
-
-        pool = concurrent.futures.ProcessPoolExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context("forkserver"),
-            initializer=_worker_init,
-            initargs=(self._columns, self._channel, self._test_flag, self._region,
-                      self._fast is not None))
-        pending: collections.deque[tuple[Sequence[Sequence[Any]], Any]] = collections.deque()
-        depth = workers + 1
-        try:
-            for part in partitions:
-                rows = [tuple(r) for r in part]
-                pending.append((part, pool.submit(_worker_encode, rows, self._clock())))
-                while len(pending) > depth:
-                    done, fut = pending.popleft()
-                    yield done, _errors_back(fut.result())
-            while pending:
-                done, fut = pending.popleft()
-                yield done, _errors_back(fut.result())
-        finally:
-            for _, fut in pending:
-                fut.cancel()
-            pool.shutdown(wait=True, cancel_futures=True)
-
-    def _encode_or_error(self, row: Sequence[Any]) -> bytes | FieldError:
-        try:
-            return self.encode(row)
-        except FieldError as err:
-            return err
-
-
-# --------------------------------------------------------------------------- worker processes
-
-WORKERS_ENV = "CONNECTOR_ENCODE_WORKERS"
-_worker_encoder: LineEventEncoder | None = None
-
-
-def _default_workers() -> int:
-    value = os.environ.get(WORKERS_ENV)
-    if value is not None and value.strip().isdigit():
-        return int(value)
-    return 0  # opt-in: measured slower than in-thread on a busy 2-core machine (see bench)
-
-
-def _worker_init(columns: list[str], channel: bool, test_flag: bool, region: str | None,
-                 fast: bool) -> None:
-    global _worker_encoder
-    _worker_encoder = LineEventEncoder(columns, channel_id_present=channel, test_flag=test_flag,
-                                       default_phone_region=region, clock=lambda: 0.0, fast=fast)
-
-
-def _worker_encode(rows: list[tuple[Any, ...]], now: float) -> list[Any]:
-    enc = _worker_encoder
-    assert enc is not None
-    enc._now = now
-    encode = enc.encode
-    out: list[Any] = []
-    append = out.append
-    for row in rows:
-        try:
-            append(encode(row))
-        except FieldError as err:  # exceptions do not pickle with their fields: send them flat
-            append((err.column, err.rule, err.reason))
-    return out
-
-
-def _errors_back(results: list[Any]) -> list[bytes | FieldError]:
-    return [r if r.__class__ is bytes else FieldError(*r) for r in results]
 
 
 # --------------------------------------------------------------------------- fast path
@@ -332,7 +240,7 @@ def _check_conditions(check: Any, k: int, env: dict[str, Any]) -> tuple[list[str
         return conds, True
     if qualname == "_int_range_check.<locals>.check" and set(cl) == _INT_CHECK_VARS:
         # floats (allow_float) take the reference path
-        return [f"v.__class__ is int", f"{int(cl['lo'])} <= v <= {int(cl['hi'])}"], False
+        return ["v.__class__ is int", f"{int(cl['lo'])} <= v <= {int(cl['hi'])}"], False
     env[f"CHK{k}"] = check
     return [f"CHK{k}(v) is None"], False  # raises FieldError: the reference takes over
 
@@ -363,7 +271,7 @@ def _compile_fast(enc: LineEventEncoder, columns: Sequence[str],
         lines.append(f"    v = row[{i}]")
         if kind == "int":
             # required or not: a non-int (also None) goes to the reference, which decides
-            lines += [f"    if v.__class__ is not int: return None", f"    {test}", f"    {store}"]
+            lines += ["    if v.__class__ is not int: return None", f"    {test}", f"    {store}"]
         elif kind in ("str", "special"):
             body = ([f"NORM{k}(v)"] if kind == "special" else [])
             inner = []
