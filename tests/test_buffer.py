@@ -55,3 +55,19 @@ def test_spill_cap_makes_the_producer_wait_until_stop():
 def test_get_times_out_when_empty():
     with pytest.raises(TimeoutError):
         BatchBuffer().get(timeout=0.05)
+
+
+def test_json_array_body_slices_match_the_joined_array():
+    import json
+
+    from connector.plugins.line_conversion.client import JsonArrayBody
+
+    for records in ([], [b'{"a":1}'], [b'{"a":%d,"pad":"%s"}' % (i, b"x" * (i % 900))
+                                        for i in range(3000)]):
+        body = JsonArrayBody(records)
+        data = bytes(body)
+        assert data == b"[" + b",".join(records) + b"]" and len(data) == body.length
+        assert bytes(body) == data  # iterating again gives the same bytes (retries)
+        assert json.loads(data) == [json.loads(r) for r in records]
+        if len(records) > 1000:
+            assert len(list(body)) > 3  # sent in slices, not as one copy
