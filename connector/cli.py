@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -25,8 +26,18 @@ from connector.source import (DATABASE_URL_ENV, DEFAULT_DATABASE_URL, Source, da
 SUBCOMMANDS = ("sandbox", "outputs", "docs", "demo")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse echoes unrecognised arguments; an unquoted --result would print its token."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        if message.startswith("unrecognized arguments"):
+            message = ("unrecognized arguments (not shown: they may hold a token); quote the "
+                       "--result JSON as one argument, or use --result @file.json")
+        super().error(message)
+
+
 def _export_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="connector",
         description="Run a SQL query and export every result row to a conversion API. "
                     f"Other commands: {', '.join(SUBCOMMANDS)} (connector COMMAND --help).",
@@ -59,6 +70,8 @@ def _read_query(path: str) -> str:
         sql = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read query file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"query file {path} is not UTF-8 text") from None
     sql = sql.strip().rstrip(";").strip()
     if not sql:
         raise ConfigError(f"query file {path} is empty")
@@ -82,13 +95,19 @@ def build_plugin(result_text: str, redactor: Redactor) -> OutputPlugin:
     return plugin_cls(result_url.apply_defaults(config, schema))
 
 
-def _write_report(path: str | None, report: JobReport) -> None:
+def _check_writable(option: str, path: str | None) -> None:
+    """Fail before the query runs, not after every event was sent."""
+    if path is None:
+        return
+    parent = Path(path).resolve().parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK) or Path(path).is_dir():
+        raise ConfigError(f"{option}: cannot write {path} (does its folder exist?)")
+
+
+def _write_report(path: str | None, report: JobReport, redactor: Redactor) -> None:
     if path:
-        Path(path).write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
-
-
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
+        text = redactor(json.dumps(report.to_dict(), indent=2))
+        Path(path).write_text(text + "\n", encoding="utf-8")
 
 
 def export(argv: Sequence[str]) -> int:
@@ -100,6 +119,8 @@ def export(argv: Sequence[str]) -> int:
 
     report: JobReport | None = None
     try:
+        _check_writable("--report-file", args.report_file)
+        _check_writable("--dry-run", args.dry_run)
         sql = _read_query(args.query_file)
         plugin = build_plugin(args.result, redactor)
         shard = parse_shard(args.shard) if args.shard else None
@@ -115,22 +136,28 @@ def export(argv: Sequence[str]) -> int:
                            dry_run=bool(args.dry_run))
         from connector.job import ExportJob
 
-        # Kubernetes and most schedulers stop a job with SIGTERM: treat it like Ctrl-C.
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-        try:
-            with Progress(report, enabled=not args.quiet, redact=redactor) as progress:
-                job = ExportJob(plugin, source, report, dry_run_path=args.dry_run,
-                                on_warning=lambda w: progress.message(f"connector: warning: {w}"))
+        with Progress(report, enabled=not args.quiet, redact=redactor) as progress:
+            job = ExportJob(plugin, source, report, dry_run_path=args.dry_run,
+                            on_warning=lambda w: progress.message(f"connector: warning: {w}"))
+
+            def interrupt(signum: int, frame: Any) -> None:
+                job.interrupted = True
+                raise KeyboardInterrupt
+
+            # Kubernetes and most schedulers stop a job with SIGTERM: treat it like Ctrl-C.
+            previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
                 job.run(sql)
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-            source.dispose()
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+                source.dispose()
     except ConfigError as exc:
         err(str(exc))
         if report is not None:
             report.fail("config_error", redactor(str(exc)))
             report.finish()
-            _write_report(args.report_file, report)
+            _write_report(args.report_file, report, redactor)
         return 2
     except ConnectorError as exc:
         err(str(exc))
@@ -138,7 +165,7 @@ def export(argv: Sequence[str]) -> int:
     except KeyboardInterrupt:
         err("interrupted")
         return 1
-    _write_report(args.report_file, report)
+    _write_report(args.report_file, report, redactor)
     if report.status == "success":
         if not args.quiet:
             print(redactor(report.summary()), file=sys.stderr)

@@ -19,7 +19,7 @@ from typing import IO, Any, Callable, Iterator, Sequence
 
 from connector.buffer import BatchBuffer
 from connector.errors import ConfigError, ConnectorError
-from connector.plugins.base import Batch, InvalidRecord, OutputPlugin, Sink
+from connector.plugins.base import Batch, BatchOutcome, InvalidRecord, OutputPlugin, Sink
 from connector.report import JobReport
 from connector.source import Source, Stream
 
@@ -65,6 +65,8 @@ class ExportJob:
         self.dry_run_path = dry_run_path
         self.on_warning = on_warning or (lambda _m: None)
         self._stop = threading.Event()
+        # Set by the CLI's signal handler: an engine may turn the interrupt into its own error.
+        self.interrupted = False
         # Two batches of 100,000 events already hold ~130 MB: keep fewer in memory when they are big.
         self._buffer = BatchBuffer(
             memory_batches=max(1, min(2, MEMORY_RECORDS // max(1, plugin.batch_size))))
@@ -83,7 +85,10 @@ class ExportJob:
         except ConfigError:
             raise
         except ConnectorError as exc:
-            report.fail(type(exc).__name__.replace("Error", "").lower() + "_error", str(exc))
+            if self.interrupted:
+                report.fail("interrupted", "the export was interrupted")
+            else:
+                report.fail(type(exc).__name__.replace("Error", "").lower() + "_error", str(exc))
         finally:
             report.finish()
         return report
@@ -111,9 +116,12 @@ class ExportJob:
                 return
             if isinstance(item, _Failure):
                 raise item.exc
-            outcome = sink.send(item)
+            outcome = BatchOutcome()
+            try:
+                sink.send(item, outcome)
+            finally:
+                self.report.apply(outcome)
             item = None  # don't hold the sent batch while waiting for the next one
-            self.report.apply(outcome)
             if outcome.fatal:
                 self.report.fail("send_failed", outcome.error)
                 return

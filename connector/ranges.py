@@ -1,46 +1,50 @@
-"""Compact sets of row numbers, built from increasing streams, as [first, last] ranges."""
+"""Compact sets of row numbers, built from increasing streams, as [first, last] ranges.
+
+Two flat int64 arrays (16 bytes a range), not a list of lists: with invalid rows spread through a
+large result there is one range per gap, and the report must stay small whatever the row count.
+"""
 from __future__ import annotations
 
+from array import array
 from typing import Iterable, Iterator
 
 
 class RangeList:
     """Row numbers added in increasing order, stored as merged [first, last] ranges."""
 
-    __slots__ = ("_ranges", "count")
+    __slots__ = ("_firsts", "_lasts", "count")
 
     def __init__(self) -> None:
-        self._ranges: list[list[int]] = []
+        self._firsts = array("q")
+        self._lasts = array("q")
         self.count = 0
-
-    def add(self, row: int) -> None:
-        if self._ranges and self._ranges[-1][1] + 1 == row:
-            self._ranges[-1][1] = row
-        else:
-            self._ranges.append([row, row])
-        self.count += 1
 
     def add_range(self, first: int, last: int) -> None:
         if first > last:
             return
-        if self._ranges and self._ranges[-1][1] + 1 == first:
-            self._ranges[-1][1] = last
+        if self._lasts and self._lasts[-1] + 1 == first:
+            self._lasts[-1] = last
         else:
-            self._ranges.append([first, last])
+            self._firsts.append(first)
+            self._lasts.append(last)
         self.count += last - first + 1
+
+    def add(self, row: int) -> None:
+        self.add_range(row, row)
 
     def extend(self, rows: Iterable[int]) -> None:
         for row in rows:
-            self.add(row)
+            self.add_range(row, row)
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
-        return (tuple(r) for r in self._ranges)  # type: ignore[misc]
+        return zip(self._firsts, self._lasts)
 
     def __len__(self) -> int:
         return self.count
 
-    def as_list(self) -> list[list[int]]:
-        return [list(r) for r in self._ranges]
+    def as_list(self, limit: int | None = None) -> list[list[int]]:
+        pairs = zip(self._firsts, self._lasts)
+        return [[a, b] for a, b in (pairs if limit is None else list(pairs)[:limit])]
 
 
 def complement(total: int, *parts: Iterable[tuple[int, int]]) -> RangeList:

@@ -7,6 +7,7 @@ holds by construction, whatever way the job ended.
 """
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from connector.masking import mask_value, show_value
 from connector.plugins.base import BatchOutcome
 from connector.ranges import RangeList, complement
 
+_CODE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,31}\Z")
 MAX_INVALID_SAMPLES = 10
 MAX_REJECTED_LISTED = 1000
 MAX_INVALID_ROWS_LISTED = 1000
@@ -76,7 +78,11 @@ class JobReport:
         if len(self.invalid_samples) < MAX_INVALID_SAMPLES:
             sample: dict[str, Any] = {"row": row, "column": column, "rule": rule, "reason": reason}
             if value is not None:
-                sample["value"] = show_value(value) if show_plain else mask_value(value)
+                # Even a code column may hold shifted data (an email in event_name): show only
+                # numbers and short codes as they are.
+                plain = show_plain and (isinstance(value, (int, float))
+                                        or (isinstance(value, str) and _CODE.match(value)))
+                sample["value"] = show_value(value) if plain else mask_value(value)
             self.invalid_samples.append(sample)
 
     def apply(self, outcome: BatchOutcome) -> None:
@@ -128,7 +134,7 @@ class JobReport:
             "events_per_second": round(self.events_sent / duration, 1) if duration > 0 else None,
             "invalid_by_column": dict(self.invalid_by_column.most_common()),
             "invalid_samples": self.invalid_samples,
-            "invalid_rows": self.invalid_rows.as_list()[:MAX_INVALID_ROWS_LISTED],
+            "invalid_rows": self.invalid_rows.as_list(MAX_INVALID_ROWS_LISTED),
             "rejected": self.rejected,
             "accepted_rows": self.accepted_rows.as_list(),
             "failed_rows": failed.as_list(),

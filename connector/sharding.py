@@ -37,13 +37,14 @@ def parse_shard(text: str) -> Shard:
 
 def _bucket_expr(dialect: str, column: str) -> str:
     """The 32-bit MD5 prefix of the key, as an engine expression."""
-    key = f"CAST({column} AS VARCHAR)"
+    # COALESCE: a row with a NULL key must land in some shard, where it is reported as invalid.
+    key = f"COALESCE(CAST({column} AS VARCHAR), '')"
     if dialect == "duckdb":
         return f"CAST(('0x' || substr(md5({key}), 1, 8)) AS UBIGINT)"
     if dialect == "trino":
         return f"from_big_endian_64(from_hex('00000000' || substr(to_hex(md5(to_utf8({key}))), 1, 8)))"
     if dialect == "postgresql":
-        return f"('x' || substr(md5(CAST({column} AS TEXT)), 1, 8))::bit(32)::bigint"
+        return f"('x' || substr(md5(COALESCE(CAST({column} AS TEXT), '')), 1, 8))::bit(32)::bigint"
     raise ConfigError(f"--shard is not supported on {dialect} (supported: duckdb, trino, postgresql)")
 
 
@@ -53,6 +54,6 @@ def shard_sql(sql: str, dialect: str, shard: Shard, column: str) -> str:
             f"WHERE {_bucket_expr(dialect, column)} % {shard.count} = {shard.index}")
 
 
-def shard_of(key: str, count: int) -> int:
+def shard_of(key: str | None, count: int) -> int:
     """The same function in Python, for tests and for checking an engine's result."""
-    return int(hashlib.md5(key.encode("utf-8")).hexdigest()[:8], 16) % count
+    return int(hashlib.md5((key or "").encode("utf-8")).hexdigest()[:8], 16) % count

@@ -6,6 +6,7 @@ parameter), and `partitions(N)` keeps memory flat: only N rows are held at a tim
 from __future__ import annotations
 
 import os
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
@@ -14,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from connector.errors import ConfigError, SourceError
+from connector.masking import mask_value
 
 DEFAULT_DATABASE_URL = "duckdb:///:memory:"
 DATABASE_URL_ENV = "CONNECTOR_DATABASE_URL"
@@ -65,11 +67,20 @@ def _connect_args(url: sa.engine.URL) -> dict[str, Any]:
     return {}
 
 
+# Engine messages may quote the data they choke on (DuckDB's CSV reader prints the whole line).
+_QUOTED_LINE = re.compile(r"(Original Line:).*", re.IGNORECASE)
+_EMAIL_LIKE = re.compile(r"[^\s@,;:'\"()<>\[\]]+@[^\s@,;:'\"()<>\[\]]+")
+_PHONE_LIKE = re.compile(r"\+?\d[\d\- ().]{6,}\d")
+
+
 def _driver_message(exc: BaseException) -> str:
-    """The engine's own message, without SQLAlchemy's echo of the statement and parameters."""
+    """The engine's own message, without SQLAlchemy's echo of the statement and without data."""
     orig = getattr(exc, "orig", None) or exc
-    message = getattr(orig, "message", None) or str(orig)
-    return " ".join(str(message).split())[:2000]
+    message = str(getattr(orig, "message", None) or orig)
+    message = _QUOTED_LINE.sub(r"\1 (not shown: it may hold personal data)", message)
+    message = _EMAIL_LIKE.sub(lambda m: mask_value(m.group(0)), message)
+    message = _PHONE_LIKE.sub("***", message)
+    return " ".join(message.split())[:2000]
 
 
 @dataclass
@@ -100,14 +111,16 @@ class Source:
 
     @contextmanager
     def stream(self, sql: str) -> Iterator[Stream]:
+        # Any exception, not only SQLAlchemy's: drivers raise their own (and may put the
+        # URL's credentials in the text, which the CLI's redactor then removes).
         try:
             conn = self.engine.connect()
-        except sa_exc.SQLAlchemyError as exc:
+        except Exception as exc:  # noqa: BLE001
             raise SourceError(f"cannot connect to {safe_url(self.url)}: {_driver_message(exc)}") from None
         try:
             try:
                 result = conn.execution_options(stream_results=True).exec_driver_sql(sql)
-            except sa_exc.SQLAlchemyError as exc:
+            except Exception as exc:  # noqa: BLE001
                 raise SourceError(f"query failed: {_driver_message(exc)}") from None
             if not result.returns_rows:
                 raise SourceError("the query returned no result set (is it a SELECT?)")
@@ -125,7 +138,7 @@ class Source:
     def _partitions(self, result: Any) -> Iterator[Sequence[Sequence[Any]]]:
         try:
             yield from result.partitions(self.partition_rows)
-        except sa_exc.SQLAlchemyError as exc:
+        except Exception as exc:  # noqa: BLE001
             raise SourceError(f"query failed while reading rows: {_driver_message(exc)}") from None
 
     def dispose(self) -> None:

@@ -30,6 +30,8 @@ def parse_result(text: str) -> dict[str, Any]:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"--result: cannot read {path}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"--result: {path} is not UTF-8 text") from None
         source = str(path)
     try:
         value = json.loads(text)

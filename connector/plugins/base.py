@@ -65,10 +65,14 @@ class RecordEncoder(ABC):
 
 
 class Sink(ABC):
-    """Delivers batches. `send` never raises for a delivery problem: it reports it in the outcome."""
+    """Delivers batches. `send` never raises for a delivery problem: it reports it in the outcome.
+
+    The caller owns the outcome, so whatever was settled before an interrupt (Ctrl-C in the
+    middle of splitting a rejected batch) still reaches the report.
+    """
 
     @abstractmethod
-    def send(self, batch: Batch) -> BatchOutcome: ...
+    def send(self, batch: Batch, outcome: BatchOutcome) -> None: ...
 
     def close(self) -> None:  # noqa: B027 - optional hook
         pass

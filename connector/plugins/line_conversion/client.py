@@ -39,7 +39,7 @@ def parse_retry_after(value: str | None) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
@@ -113,10 +113,8 @@ class LineSink(Sink):
                                   parse_retry_after(response.headers.get("Retry-After")))
         return response
 
-    def send(self, batch: Batch) -> BatchOutcome:
-        outcome = BatchOutcome()
+    def send(self, batch: Batch, outcome: BatchOutcome) -> None:
         self._deliver(batch, batch.records, batch.rows, range(len(batch)), outcome)
-        return outcome
 
     def _deliver(self, batch: Batch, records: Sequence[bytes], rows: Sequence[int],
                  positions: Sequence[int], outcome: BatchOutcome) -> None:
@@ -144,7 +142,7 @@ class LineSink(Sink):
             mid = len(records) // 2
             self._deliver(batch, records[:mid], rows[:mid], positions[:mid], outcome)
             self._deliver(batch, records[mid:], rows[mid:], positions[mid:], outcome)
-        elif status == 400:
+        elif status in (400, 413):
             outcome.rejected.append(Rejection(row=rows[0], batch=batch.index,
                                               position=positions[0],
                                               reason=_rejection_reason(response)))
@@ -190,6 +188,8 @@ class JsonArrayBody:
 
 def _rejection_reason(response: httpx.Response) -> str:
     """LINE gives no detail; the local sandbox names the field and rule (never the value)."""
+    if response.status_code == 413:
+        return "rejected by the API with HTTP 413: the event alone is larger than the body limit"
     reason = "rejected by the API with HTTP 400"
     try:
         detail = response.json()
@@ -207,10 +207,10 @@ class DryRunSink(Sink):
     def __init__(self, path: str) -> None:
         self._file = open(path, "wb")  # noqa: SIM115 - closed in close()
 
-    def send(self, batch: Batch) -> BatchOutcome:
+    def send(self, batch: Batch, outcome: BatchOutcome) -> None:
         self._file.writelines(JsonArrayBody(batch.records))
         self._file.write(b"\n")
-        return BatchOutcome(accepted=list(batch.rows))
+        outcome.accepted.extend(batch.rows)
 
     def close(self) -> None:
         self._file.close()

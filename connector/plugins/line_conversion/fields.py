@@ -157,7 +157,7 @@ def timestamp_seconds(value: Any) -> int:
         return int(value)
     if isinstance(value, str):
         text = value.strip()
-        if text.isascii() and text.isdigit():
+        if text.isascii() and text.isdigit() and len(text) <= 19:  # int64 has 19 digits
             return int(text)
     raise FieldError(
         "event_timestamp", "type",

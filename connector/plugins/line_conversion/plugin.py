@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Any, Mapping, Sequence
 from urllib.parse import urlsplit
 
@@ -13,6 +14,9 @@ from connector.plugins.base import OutputPlugin, RecordEncoder, Sink
 from .client import DryRunSink, LineSink
 from .fields import KNOWN_COLUMNS, REQUIRED_COLUMNS, VISIBLE_COLUMNS, columns_markdown
 from .transform import LineEventEncoder
+
+
+_VISIBLE_ASCII = re.compile(r"[\x21-\x7e]+")
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -35,6 +39,11 @@ class LineConversionOutput(OutputPlugin):
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)
+        # A header value must be visible ASCII; a stray space or newline from an environment
+        # variable would otherwise fail every request (and the HTTP library echoes the value).
+        if not _VISIBLE_ASCII.fullmatch(config["access_token"]):
+            raise ConfigError("access_token: must be visible ASCII characters without spaces "
+                              "(check the variable for a trailing space or newline)")
         region = config.get("default_phone_region")
         if region is not None and region not in phonenumbers.SUPPORTED_REGIONS:
             raise ConfigError(f"default_phone_region: {region!r} is not a region phonenumbers knows "

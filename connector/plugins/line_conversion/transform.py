@@ -56,6 +56,11 @@ def _plain(value: Any) -> Any:
     return value
 
 
+# A custom_data key is named in a reason only when it looks like a key; anything else (an email
+# used as a key by mistake) could be personal data.
+_KEY_LIKE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,31}\Z")
+
+
 def parse_custom(value: Any) -> dict[str, Any]:
     """custom_data as a dict: a JSON string, or the engine's JSON, MAP, STRUCT or ROW value."""
     if isinstance(value, (str, bytes)):
@@ -65,19 +70,21 @@ def parse_custom(value: Any) -> dict[str, Any]:
             raise FieldError(CUSTOM_COLUMN, "json", "is not valid JSON") from None
     else:
         value = _plain(value)
-    # DuckDB returns a MAP as {"key": [...], "value": [...]} in some versions.
-    if isinstance(value, dict) and set(value) == {"key", "value"} and isinstance(value["key"], list):
-        value = dict(zip(value["key"], value["value"]))
+        # DuckDB returns a MAP as {"key": [...], "value": [...]} in some versions.
+        if isinstance(value, dict) and set(value) == {"key", "value"} \
+                and isinstance(value["key"], list) and isinstance(value["value"], list):
+            if not all(isinstance(k, str) for k in value["key"]):
+                raise FieldError(CUSTOM_COLUMN, "type", "a MAP must have text keys")
+            value = dict(zip(value["key"], value["value"]))
     if not isinstance(value, dict):
         raise FieldError(CUSTOM_COLUMN, "type", "must be a JSON object")
     out: dict[str, Any] = {}
     for key, item in value.items():
         spec = CUSTOM_BY_KEY.get(key)
         if spec is None:
-            raise FieldError(
-                f"{CUSTOM_COLUMN}.{key}", "unknown",
-                f"unknown key (allowed: {', '.join(CUSTOM_BY_KEY)})",
-            )
+            shown = repr(key) if _KEY_LIKE.match(key) else "a key"
+            raise FieldError(CUSTOM_COLUMN, "unknown_key",
+                             f"has {shown} that is not one of: {', '.join(CUSTOM_BY_KEY)}")
         if item is None:
             continue
         item = _plain(item)
