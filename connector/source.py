@@ -55,6 +55,13 @@ def safe_url(url: str) -> str:
 
 def _connect_args(url: sa.engine.URL) -> dict[str, Any]:
     """Driver options the SQLAlchemy URL cannot carry on its own."""
+    if url.get_backend_name() == "duckdb":
+        if url.database not in (None, "", ":memory:") and "access_mode" not in url.query:
+            # An export only reads: read-only lets N shards open one file at once (DuckDB
+            # locks a file opened for writing), and a mistyped path fails instead of creating
+            # an empty database.
+            return {"read_only": True}
+        return {}
     if url.get_backend_name() == "trino":
         args: dict[str, Any] = {}
         scheme = url.query.get("http_scheme")

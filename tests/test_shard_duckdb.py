@@ -53,3 +53,34 @@ def test_shard_unsupported_engine_is_exit_2(tmp_path):
     run = run_cli(tmp_path, "SELECT 1", result_config(None, access_token="x"), "--shard", "0/2",
                   "--database", f"sqlite:///{tmp_path}/x.db")
     assert run.returncode == 2 and "sqlite" in run.stderr
+
+
+def test_shards_run_concurrently_on_one_duckdb_file(tmp_path):
+    """DuckDB locks a file opened for writing; the exporter opens files read-only."""
+    import os
+    import subprocess
+    import sys
+
+    import duckdb
+
+    db = tmp_path / "events.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute(f"CREATE TABLE events AS {generated_sql(3000)}")
+    con.close()
+    procs = [subprocess.Popen(
+        [sys.executable, "-m", "connector", "-", "--quiet", "--database", f"duckdb:///{db}",
+         "--result", json.dumps(result_config(None, access_token="x")),
+         "--dry-run", str(tmp_path / f"s{k}.jsonl"), "--shard", f"{k}/2"],
+        stdin=subprocess.PIPE, text=True, env=dict(os.environ)) for k in range(2)]
+    for p in procs:
+        p.communicate("SELECT * FROM events", timeout=120)
+    assert [p.returncode for p in procs] == [0, 0]
+    keys = _bodies(tmp_path / "s0.jsonl") + _bodies(tmp_path / "s1.jsonl")
+    assert sorted(keys) == sorted(f"k-{i}" for i in range(1, 3001))
+
+
+def test_mistyped_duckdb_path_is_an_error_not_an_empty_database(tmp_path):
+    run = run_cli(tmp_path, "SELECT 1", result_config(None, access_token="x"),
+                  "--database", f"duckdb:///{tmp_path}/no-such.duckdb")
+    assert run.returncode == 1 and "does not exist" in run.stderr
+    assert not (tmp_path / "no-such.duckdb").exists()
