@@ -238,20 +238,16 @@ class SandboxState:
         if status is None:
             c["dropped_connections"] += 1
         dups = entry.get("duplicates", 0)
-        if status == 202:
-            c["accepted"] += stored
-            c["duplicates"] += dups
-        if status == 400:
-            c["rejected_requests"] += 1
-            c["rejected_events"] += n_events
         if per_tag is not None:
             per_tag["requests"] += 1
+        # The same outcome counters, overall and for the tag.
+        for target in (c, per_tag) if per_tag is not None else (c,):
             if status == 202:
-                per_tag["accepted"] += stored
-                per_tag["duplicates"] += dups
+                target["accepted"] += stored
+                target["duplicates"] += dups
             elif status == 400:
-                per_tag["rejected_requests"] += 1
-                per_tag["rejected_events"] += n_events
+                target["rejected_requests"] += 1
+                target["rejected_events"] += n_events
 
     def _recount_memory(self, c: dict[str, Any]) -> dict[str, Any]:
         c["accepted"] = 0
