@@ -241,7 +241,10 @@ def test_interrupt_writes_report_and_exits_1(sandbox, tmp_path):
          json.dumps(result_config(sandbox)), "--report-file", str(report)],
         env={**os.environ, "TEST_LINE_TOKEN": TOKEN}, cwd=tmp_path,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(3)
+    deadline = time.monotonic() + 60
+    while sandbox.faults()["pending"] and time.monotonic() < deadline:
+        time.sleep(0.1)  # until the first request is being held by the delay fault
+    time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
     _out, err = proc.communicate(timeout=20)
     assert proc.returncode == 1
