@@ -15,6 +15,7 @@ from typing import Any, Sequence
 import result_url
 from connector import docs
 from connector.errors import ConfigError, ConnectorError
+from connector.job import ExportJob
 from connector.masking import Redactor
 from connector.plugins import OutputPlugin, available_outputs, load_output
 from connector.progress import Progress
@@ -134,8 +135,6 @@ def export(argv: Sequence[str]) -> int:
             sql = shard_sql(sql, source.dialect, shard, plugin.shard_column)
         report = JobReport(output_type=plugin.type, destination=plugin.describe_destination(),
                            dry_run=bool(args.dry_run))
-        from connector.job import ExportJob
-
         with Progress(report, enabled=not args.quiet, redact=redactor) as progress:
             job = ExportJob(plugin, source, report, dry_run_path=args.dry_run,
                             on_warning=lambda w: progress.message(f"connector: warning: {w}"))
