@@ -181,6 +181,9 @@ class ExportJob:
                         report.add_invalid(row_no, err.column, err.rule, err.reason,
                                            None if idx is None else row[idx], column in visible)
                         continue
+                    # Kept current per row: the progress line must never show more events
+                    # sent than rows read.
+                    report.rows_read = row_no
                     yield row_no, record
                 report.rows_read = row_no
         finally:
