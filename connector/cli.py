@@ -165,12 +165,10 @@ def export(argv: Sequence[str]) -> int:
         err("interrupted")
         return 1
     _write_report(args.report_file, report, redactor)
-    if report.status == "success":
-        if not args.quiet:
-            print(redactor(report.summary()), file=sys.stderr)
-        return 0
-    print(redactor(report.summary()), file=sys.stderr)
-    return 1
+    success = report.status == "success"
+    if not (success and args.quiet):  # --quiet hides only a successful summary
+        print(redactor(report.summary()), file=sys.stderr)
+    return 0 if success else 1
 
 
 def outputs(argv: Sequence[str]) -> int:

@@ -5,7 +5,16 @@ identify a person.
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Iterable
+
+_CODE_LIKE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,31}\Z")
+
+
+def is_code_like(value: Any) -> bool:
+    """A short identifier (`page_view`, `currency`): safe to show, unlike free text that may be
+    shifted personal data (an email or phone in the wrong column)."""
+    return isinstance(value, str) and _CODE_LIKE.match(value) is not None
 
 
 def mask_value(value: Any) -> str:

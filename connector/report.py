@@ -7,17 +7,15 @@ holds by construction, whatever way the job ended.
 """
 from __future__ import annotations
 
-import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from connector.masking import mask_value, show_value
+from connector.masking import is_code_like, mask_value, show_value
 from connector.plugins.base import BatchOutcome
 from connector.ranges import RangeList, complement
 
-_CODE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,31}\Z")
 MAX_INVALID_SAMPLES = 10
 MAX_REJECTED_LISTED = 1000
 MAX_INVALID_ROWS_LISTED = 1000
@@ -80,8 +78,7 @@ class JobReport:
             if value is not None:
                 # Even a code column may hold shifted data (an email in event_name): show only
                 # numbers and short codes as they are.
-                plain = show_plain and (isinstance(value, (int, float))
-                                        or (isinstance(value, str) and _CODE.match(value)))
+                plain = show_plain and (isinstance(value, (int, float)) or is_code_like(value))
                 sample["value"] = show_value(value) if plain else mask_value(value)
             self.invalid_samples.append(sample)
 

@@ -85,27 +85,14 @@ def make_phone_hasher(default_region: str | None) -> Callable[[object], str]:
 
 
 # --------------------------------------------------------------------------- fast paths
-# The functions above are the reference. The fast variants below return the same string for the
-# common shapes (a trimmed address, a `+digits` E.164 number, a hex digest) and None whenever they
-# are not sure; the caller then runs the reference function, which also produces the error.
+# The functions above are the reference (hash_email is already cheap enough to serve both paths).
+# The fast phone variant below returns the same string for the common shapes (a `+digits` E.164
+# number, a hex digest) and None whenever it is not sure; the caller then runs the reference,
+# which also produces the error.
 # tests/test_fastpath_equivalence.py checks both paths against each other through DuckDB.
 
 _sha256 = hashlib.sha256
 _HEX = frozenset("0123456789abcdefABCDEF")
-_LOWER_HEX = frozenset("0123456789abcdef")
-
-
-def hash_email_fast(value: object) -> str | None:
-    """hash_email(value) for strings, or None to say "ask the reference"."""
-    if value.__class__ is not str:
-        return None
-    text = value.strip()  # type: ignore[union-attr]
-    if len(text) == 64 and _HEX.issuperset(text):
-        return text.lower()  # what hash_email does for a pre-hashed value
-    text = text.lower()
-    if _EMAIL.match(text) is None:
-        return None
-    return _sha256(text.encode()).hexdigest()
 
 
 try:  # phonenumbers internals, used only to decide when the fast path is exact

@@ -21,6 +21,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import orjson
 
+from connector.masking import is_code_like
 from connector.plugins.base import RecordEncoder
 
 from .fields import (
@@ -35,7 +36,7 @@ from .fields import (
     timestamp_seconds,
     to_text,
 )
-from .hashing import hash_email, hash_email_fast, make_fast_phone_hasher, make_phone_hasher
+from .hashing import hash_email, make_fast_phone_hasher, make_phone_hasher
 
 _SECTION_SLOTS = {"event": 0, "user": 1, "web": 2}
 
@@ -54,11 +55,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (_dt.datetime, _dt.date)):
         return value.isoformat()
     return value
-
-
-# A custom_data key is named in a reason only when it looks like a key; anything else (an email
-# used as a key by mistake) could be personal data.
-_KEY_LIKE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,31}\Z")
 
 
 def parse_custom(value: Any) -> dict[str, Any]:
@@ -82,7 +78,8 @@ def parse_custom(value: Any) -> dict[str, Any]:
     for key, item in value.items():
         spec = CUSTOM_BY_KEY.get(key)
         if spec is None:
-            shown = repr(key) if _KEY_LIKE.match(key) else "a key"
+            # Named only when it looks like a key: an email used as a key is personal data.
+            shown = repr(key) if is_code_like(key) else "a key"
             raise FieldError(CUSTOM_COLUMN, "unknown_key",
                              f"has {shown} that is not one of: {', '.join(CUSTOM_BY_KEY)}")
         if item is None:
@@ -167,7 +164,7 @@ class LineEventEncoder(RecordEncoder):
                 out = None
             if out is not None:
                 return out
-        return _compact(orjson.dumps(self.build(row)))
+        return self.encode_reference(row)
 
     def encode_reference(self, row: Sequence[Any]) -> bytes:
         """The reference path alone (for tests and benchmarks)."""
@@ -257,7 +254,8 @@ def _compile_fast(enc: LineEventEncoder, columns: Sequence[str],
     """Generate `fast(row, now) -> bytes | None` from the encoder's plan (None: use the reference)."""
     env: dict[str, Any] = {"dumps": orjson.dumps, "cross": check_cross_rules,
                            "parse_custom": parse_custom}
-    special = {"email": hash_email_fast, "phone": make_fast_phone_hasher(default_phone_region)}
+    # hash_email raises on an invalid address; the caller then takes the reference path.
+    special = {"email": hash_email, "phone": make_fast_phone_hasher(default_phone_region)}
     lines = ["def fast(row, now):", "    s0 = {}", "    s1 = {}", "    s2 = {}"]
     for k, (i, column, norm, check, slot, key, required) in enumerate(enc._plan):
         conds, is_str_check = _check_conditions(check, k, env)
