@@ -45,6 +45,24 @@ class FieldError(InvalidRecord):
 Check = Callable[[Any], None]
 
 
+@dataclass(frozen=True)
+class StringRule:
+    """The parameters of a string check, for code that derives other forms of it (the fast path,
+    the engine's SQL) instead of calling it."""
+    pattern: str | None
+    max_len: int | None
+    enum: tuple[str, ...] | None
+    reject_undefined: bool
+    format_check: Callable[[str], bool] | None
+
+
+@dataclass(frozen=True)
+class IntRule:
+    lo: int
+    hi: int
+    allow_float: bool
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -75,6 +93,7 @@ def _string_check(
         if format_check is not None and not format_check(value):
             raise FieldError(name, "format", f"is not a valid {format_name}")
 
+    check.rule = StringRule(pattern, max_len, enum, reject_undefined, format_check)  # type: ignore[attr-defined]
     return check
 
 
@@ -95,6 +114,7 @@ def _int_range_check(name: str, lo: int, hi: int, allow_float: bool = False) -> 
         if not lo <= value <= hi:
             raise FieldError(name, "range", f"must be between {lo} and {hi}")
 
+    check.rule = IntRule(lo, hi, allow_float)  # type: ignore[attr-defined]
     return check
 
 
@@ -136,6 +156,7 @@ def to_text(name: str) -> Normaliser:
             return str(value)
         raise FieldError(name, "type", f"must be a string, got {type(value).__name__}")
 
+    norm.is_to_text = True  # type: ignore[attr-defined]  # derived paths treat it as "text as is"
     return norm
 
 

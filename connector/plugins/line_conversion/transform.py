@@ -31,6 +31,8 @@ from .fields import (
     FIELDS,
     UNDEFINED_LITERAL,
     FieldError,
+    IntRule,
+    StringRule,
     _is_ip,
     check_cross_rules,
     timestamp_seconds,
@@ -173,21 +175,7 @@ class LineEventEncoder(RecordEncoder):
 
 # --------------------------------------------------------------------------- fast path
 
-_STRING_CHECK_VARS = frozenset({"enum", "format_check", "format_name", "max_len", "name", "pattern",
-                                "pattern_text", "regex", "reject_undefined"})
-_INT_CHECK_VARS = frozenset({"allow_float", "hi", "lo", "name"})
 _MEMO_LIMIT = 1 << 17
-
-
-def _closure(fn: Any) -> tuple[str, dict[str, Any]]:
-    code = getattr(fn, "__code__", None)
-    cells = getattr(fn, "__closure__", None) or ()
-    if code is None:
-        return "", {}
-    try:
-        return code.co_qualname, {n: c.cell_contents for n, c in zip(code.co_freevars, cells)}
-    except ValueError:  # an empty cell
-        return "", {}
 
 
 def _memo(fn: Callable[[str], bool]) -> Callable[[str], bool]:
@@ -225,26 +213,26 @@ def _format_test(fn: Callable[[str], bool]) -> Callable[[str], bool]:
 
 def _check_conditions(check: Any, k: int, env: dict[str, Any]) -> tuple[list[str], bool]:
     """Python conditions on `v` that, all true, mean check(v) passes; and whether v is a str."""
-    qualname, cl = _closure(check)
-    if qualname == "_string_check.<locals>.check" and set(cl) == _STRING_CHECK_VARS:
+    rule = getattr(check, "rule", None)
+    if isinstance(rule, StringRule):
         conds = ["v.__class__ is str"]
-        if cl["enum"] is not None:
-            env[f"ENUM{k}"] = frozenset(cl["enum"])
+        if rule.enum is not None:
+            env[f"ENUM{k}"] = frozenset(rule.enum)
             conds.append(f"v in ENUM{k}")
-        if cl["max_len"] is not None:
-            conds.append(f"len(v) <= {int(cl['max_len'])}")
-        if cl["reject_undefined"]:
+        if rule.max_len is not None:
+            conds.append(f"len(v) <= {int(rule.max_len)}")
+        if rule.reject_undefined:
             conds.append(f"v != {UNDEFINED_LITERAL!r}")
-        if cl["regex"] is not None:
-            env[f"RE{k}"] = cl["regex"].match
+        if rule.pattern is not None:
+            env[f"RE{k}"] = re.compile(rule.pattern).match
             conds.append(f"RE{k}(v) is not None")
-        if cl["format_check"] is not None:
-            env[f"FMT{k}"] = _format_test(cl["format_check"])
+        if rule.format_check is not None:
+            env[f"FMT{k}"] = _format_test(rule.format_check)
             conds.append(f"FMT{k}(v)")
         return conds, True
-    if qualname == "_int_range_check.<locals>.check" and set(cl) == _INT_CHECK_VARS:
+    if isinstance(rule, IntRule):
         # floats (allow_float) take the reference path
-        return ["v.__class__ is int", f"{int(cl['lo'])} <= v <= {int(cl['hi'])}"], False
+        return ["v.__class__ is int", f"{int(rule.lo)} <= v <= {int(rule.hi)}"], False
     env[f"CHK{k}"] = check
     return [f"CHK{k}(v) is None"], False  # raises FieldError: the reference takes over
 
@@ -264,7 +252,7 @@ def _compile_fast(enc: LineEventEncoder, columns: Sequence[str],
             env[f"NORM{k}"] = special[column]
         elif norm is timestamp_seconds:
             kind = "int"  # ints pass unchanged; bool, datetime, str...: reference
-        elif _closure(norm)[0] == "to_text.<locals>.norm":
+        elif getattr(norm, "is_to_text", False):
             kind = "str"  # strings pass unchanged; int, UUID: reference
         else:
             kind = "other"
