@@ -63,6 +63,9 @@ def _export_parser() -> argparse.ArgumentParser:
                    help="export only shard K of N (0 <= K < N): rows whose key "
                         "(deduplication_key for LINE) hashes to K, computed by the engine. N "
                         "processes with K = 0..N-1 export every row exactly once")
+    p.add_argument("--no-pushdown", action="store_true",
+                   help="encode every row in Python instead of letting DuckDB build the events "
+                        "(same output, slower; for comparison and debugging)")
     return p
 
 
@@ -137,7 +140,8 @@ def export(argv: Sequence[str]) -> int:
                            dry_run=bool(args.dry_run))
         with Progress(report, enabled=not args.quiet, redact=redactor) as progress:
             job = ExportJob(plugin, source, report, dry_run_path=args.dry_run,
-                            on_warning=lambda w: progress.message(f"connector: warning: {w}"))
+                            on_warning=lambda w: progress.message(f"connector: warning: {w}"),
+                            pushdown=not args.no_pushdown)
 
             def interrupt(signum: int, frame: Any) -> None:
                 job.interrupted = True

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import tempfile
 import threading
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import IO, Any, Callable, Iterator, Sequence
 
 from connector.buffer import BatchBuffer
-from connector.errors import ConfigError, ConnectorError
-from connector.plugins.base import Batch, BatchOutcome, InvalidRecord, OutputPlugin, Sink
+from connector.errors import ConfigError, ConnectorError, SourceError
+from connector.plugins.base import Batch, BatchOutcome, InvalidRecord, OutputPlugin, Pushdown, Sink
 from connector.report import JobReport
 from connector.source import Source, Stream
 
@@ -58,8 +59,10 @@ def check_columns(plugin: OutputPlugin, columns: Sequence[str]) -> list[str]:
 class ExportJob:
     def __init__(self, plugin: OutputPlugin, source: Source, report: JobReport,
                  dry_run_path: str | None = None,
-                 on_warning: Callable[[str], None] | None = None) -> None:
+                 on_warning: Callable[[str], None] | None = None,
+                 pushdown: bool = True) -> None:
         self.plugin = plugin
+        self.use_pushdown = pushdown
         self.source = source
         self.report = report
         self.dry_run_path = dry_run_path
@@ -75,11 +78,9 @@ class ExportJob:
     def run(self, sql: str) -> JobReport:
         report = self.report
         try:
-            with self.source.stream(sql) as stream:
-                for w in check_columns(self.plugin, stream.columns):
-                    report.warnings.append(w)
-                    self.on_warning(w)
-                self._run_stream(stream)
+            with ExitStack() as stack:
+                stream, pushdown = self._open(sql, stack)
+                self._run_stream(stream, pushdown)
         except KeyboardInterrupt:
             report.fail("interrupted", "the export was interrupted")
         except ConfigError:
@@ -94,11 +95,35 @@ class ExportJob:
         return report
 
     # ------------------------------------------------------------------ internals
-    def _run_stream(self, stream: Stream) -> None:
+    def _warn(self, warnings: list[str]) -> None:
+        for w in warnings:
+            self.report.warnings.append(w)
+            self.on_warning(w)
+
+    def _open(self, sql: str, stack: ExitStack) -> tuple[Stream, Pushdown | None]:
+        """The query's stream: Arrow batches with the plugin's SQL around it when the engine
+        and the plugin support it, else rows."""
+        described = self.source.describe(sql) if self.use_pushdown else None
+        if described is not None:
+            self._warn(check_columns(self.plugin, [name for name, _ in described]))
+            pushdown = self.plugin.pushdown(sql, self.source.dialect, described)
+            if pushdown is not None:
+                try:
+                    return stack.enter_context(self.source.stream_arrow(pushdown.sql)), pushdown
+                except SourceError as exc:
+                    # A bug in the compiled SQL must not stop an export the rows can do.
+                    self._warn([f"encoding rows in Python: the engine refused the compiled "
+                                f"query ({exc})"])
+        stream = stack.enter_context(self.source.stream(sql))
+        if described is None:
+            self._warn(check_columns(self.plugin, stream.columns))
+        return stream, None
+
+    def _run_stream(self, stream: Stream, pushdown: Pushdown | None) -> None:
         sink: Sink = (self.plugin.dry_run_sink(self.dry_run_path) if self.dry_run_path
                       else self.plugin.sink())
-        producer = threading.Thread(target=self._produce, args=(stream,), name="connector-producer",
-                                    daemon=True)
+        producer = threading.Thread(target=self._produce, args=(stream, pushdown),
+                                    name="connector-producer", daemon=True)
         producer.start()
         try:
             self._send_all(sink)
@@ -133,14 +158,15 @@ class ExportJob:
             stream.cancel()
             producer.join(timeout=5)
 
-    def _produce(self, stream: Stream) -> None:
+    def _produce(self, stream: Stream, pushdown: Pushdown | None) -> None:
         try:
-            encoder = self.plugin.encoder(stream.columns)
+            records = (self._encode_rows(stream, self.plugin.encoder(stream.columns))
+                       if pushdown is None else self._encode_batches(stream, pushdown))
             if self.plugin.ignore_invalid_records:
-                self._produce_batches(self._encode_rows(stream, encoder))
+                self._produce_batches(records)
             else:
                 with tempfile.TemporaryFile(prefix="connector-spool-") as spool:
-                    count = self._spool(self._encode_rows(stream, encoder), spool)
+                    count = self._spool(records, spool)
                     if self._stop.is_set():
                         return
                     if self.report.invalid_records:
@@ -157,11 +183,52 @@ class ExportJob:
         finally:
             self._buffer.finish(_Done())
 
+    def _invalid(self, columns: Sequence[str]) -> Callable[[int, InvalidRecord, Sequence[Any]], None]:
+        """Reports an invalid row, with a sample of its value (masked unless visible)."""
+        lowered = {c.lower(): i for i, c in enumerate(columns)}
+        visible = self.plugin.visible_columns
+        add = self.report.add_invalid
+
+        def invalid(row_no: int, err: InvalidRecord, row: Sequence[Any]) -> None:
+            column = err.column.split(".", 1)[0]
+            idx = lowered.get(column)
+            add(row_no, err.column, err.rule, err.reason, None if idx is None else row[idx],
+                column in visible)
+
+        return invalid
+
+    def _encode_batches(self, stream: Stream, pushdown: Pushdown) -> Iterator[tuple[int, bytes]]:
+        """As _encode_rows, from Arrow batches the engine encoded; the rows it left to the
+        reference are converted to Python and encoded one by one."""
+        report = self.report
+        invalid = self._invalid(pushdown.columns)
+        encoder = pushdown.encoder
+        refresh = getattr(encoder, "refresh_clock", None)
+        row_no = report.rows_read
+        for batch in stream.partitions:
+            if self._stop.is_set():
+                return
+            if refresh is not None:
+                refresh()
+            records = pushdown.encode_batch(batch)
+            missing = [i for i, r in enumerate(records) if r is None]
+            if missing:
+                for i, row in zip(missing, pushdown.rows(batch, missing)):
+                    try:
+                        records[i] = encoder.encode(row)
+                    except InvalidRecord as err:
+                        invalid(row_no + i + 1, err, row)
+            # The whole batch has left the engine before any of it is sent.
+            report.rows_read = row_no + len(records)
+            for i, record in enumerate(records, row_no + 1):
+                if record is not None:
+                    yield i, record
+            row_no += len(records)
+
     def _encode_rows(self, stream: Stream, encoder: Any) -> Iterator[tuple[int, bytes]]:
         """(row number, encoded record) for valid rows; invalid rows go to the report."""
         report = self.report
-        lowered = {c.lower(): i for i, c in enumerate(stream.columns)}
-        visible = self.plugin.visible_columns
+        invalid = self._invalid(stream.columns)
         encode = encoder.encode
         refresh = getattr(encoder, "refresh_clock", None)
         row_no = report.rows_read
@@ -176,10 +243,7 @@ class ExportJob:
                     try:
                         record = encode(row)
                     except InvalidRecord as err:
-                        column = err.column.split(".", 1)[0]
-                        idx = lowered.get(column)
-                        report.add_invalid(row_no, err.column, err.rule, err.reason,
-                                           None if idx is None else row[idx], column in visible)
+                        invalid(row_no, err, row)
                         continue
                     # Kept current per row: the progress line must never show more events
                     # sent than rows read.

@@ -117,7 +117,7 @@ class Source:
         self.partition_rows = partition_rows
 
     @contextmanager
-    def stream(self, sql: str) -> Iterator[Stream]:
+    def _connection(self) -> Iterator[Any]:
         # Any exception, not only SQLAlchemy's: drivers raise their own (and may put the
         # URL's credentials in the text, which the CLI's redactor then removes).
         try:
@@ -125,22 +125,66 @@ class Source:
         except Exception as exc:  # noqa: BLE001
             raise SourceError(f"cannot connect to {safe_url(self.url)}: {_driver_message(exc)}") from None
         try:
-            try:
-                result = conn.execution_options(stream_results=True).exec_driver_sql(sql)
-            except Exception as exc:  # noqa: BLE001
-                raise SourceError(f"query failed: {_driver_message(exc)}") from None
-            if not result.returns_rows:
-                raise SourceError("the query returned no result set (is it a SELECT?)")
-            columns = list(result.keys())
-            stream = Stream(columns, self._partitions(result), result)
+            yield conn
+        finally:
+            conn.close()
+
+    @staticmethod
+    def _execute(conn: Any, sql: str) -> Any:
+        try:
+            result = conn.execution_options(stream_results=True).exec_driver_sql(sql)
+        except Exception as exc:  # noqa: BLE001
+            raise SourceError(f"query failed: {_driver_message(exc)}") from None
+        if not result.returns_rows:
+            raise SourceError("the query returned no result set (is it a SELECT?)")
+        return result
+
+    @contextmanager
+    def _open(self, sql: str, partitions: Any) -> Iterator[Stream]:
+        with self._connection() as conn:
+            result = self._execute(conn, sql)
+            stream = Stream(list(result.keys()), partitions(result), result)
             try:
                 yield stream
             finally:
                 # Closing an unfinished result cancels the query on the engine (Trino frees
                 # its workers at once instead of waiting to declare the query abandoned).
                 stream.cancel()
-        finally:
-            conn.close()
+
+    def stream(self, sql: str) -> Any:
+        """Rows of the query in partitions of `partition_rows` Python tuples."""
+        return self._open(sql, self._partitions)
+
+    # DuckDB only: Arrow record batches, for outputs that compile their encoder into SQL.
+    ARROW_DIALECTS = ("duckdb",)
+
+    def describe(self, sql: str) -> list[tuple[str, str]] | None:
+        """(name, type) of the query's columns without running it, or None if not available."""
+        if self.dialect not in self.ARROW_DIALECTS:
+            return None
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            return None
+        with self._connection() as conn:
+            try:
+                rows = conn.exec_driver_sql(f"DESCRIBE SELECT * FROM (\n{sql}\n) AS q").fetchall()
+            except Exception:  # noqa: BLE001 - not describable: the standard path reports errors
+                return None
+        return [(str(r[0]), str(r[1])) for r in rows]
+
+    def stream_arrow(self, sql: str) -> Any:
+        """The query's result as Arrow record batches of at most `partition_rows` rows."""
+        return self._open(sql, self._arrow_batches)
+
+    def _arrow_batches(self, result: Any) -> Iterator[Any]:
+        try:
+            cursor = result.cursor
+            # to_arrow_reader since DuckDB 1.4; fetch_record_batch before (deprecated since)
+            reader = getattr(cursor, "to_arrow_reader", None) or cursor.fetch_record_batch
+            yield from reader(self.partition_rows)
+        except Exception as exc:  # noqa: BLE001
+            raise SourceError(f"query failed while reading rows: {_driver_message(exc)}") from None
 
     def _partitions(self, result: Any) -> Iterator[Sequence[Sequence[Any]]]:
         try:

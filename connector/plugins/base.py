@@ -64,6 +64,27 @@ class RecordEncoder(ABC):
     def encode(self, row: Sequence[Any]) -> bytes: ...
 
 
+class Pushdown(ABC):
+    """An encoder compiled into the engine's SQL, so that the engine builds most records.
+
+    `sql` wraps the user's query. Its result has `leading` columns of the plugin's own, then the
+    raw `columns` the plugin reads. The runtime fetches it as Arrow record batches; for each batch
+    `encode_batch` gives one record per row, or None where `encoder` (the reference, on the Python
+    values `rows` returns) must decide, and name the error of an invalid row.
+    """
+
+    sql: str
+    columns: list[str]
+    leading: int
+    encoder: RecordEncoder
+
+    @abstractmethod
+    def encode_batch(self, batch: Any) -> list[bytes | None]: ...
+
+    @abstractmethod
+    def rows(self, batch: Any, indices: list[int]) -> list[tuple[Any, ...]]: ...
+
+
 class Sink(ABC):
     """Delivers batches. `send` never raises for a delivery problem: it reports it in the outcome.
 
@@ -110,6 +131,12 @@ class OutputPlugin(ABC):
     @abstractmethod
     def encoder(self, columns: Sequence[str]) -> RecordEncoder:
         """Compile the per-job plan for these (already checked) columns."""
+
+    def pushdown(self, sql: str, dialect: str,
+                 described: Sequence[tuple[str, str]]) -> Pushdown | None:
+        """The encoder compiled into this engine's SQL for these (already checked) columns and
+        their types, or None: rows are then fetched and encoded one by one."""
+        return None
 
     @abstractmethod
     def sink(self) -> Sink:

@@ -97,6 +97,20 @@ def _string_check(
     return check
 
 
+# Sufficient (not necessary) shapes of an address `_is_ip` accepts, for derived fast paths:
+# a dotted quad without leading zeros, and the RFC 4291 text forms of IPv6 without an embedded
+# IPv4 part or a zone. Anything else is decided by `_is_ip` itself.
+IPV4_PLAIN_PATTERN = (r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}"
+                      r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])")
+_H = "[0-9a-fA-F]{1,4}"
+IPV6_PLAIN_PATTERN = "|".join((
+    f"(?:{_H}:){{7}}{_H}",
+    f"(?:{_H}:){{1,7}}:",
+    *(f"(?:{_H}:){{1,{7 - k}}}(?::{_H}){{1,{k}}}" for k in range(1, 7)),
+    f":(?:(?::{_H}){{1,7}}|:)",
+))
+
+
 def _is_ip(value: str) -> bool:
     try:
         ipaddress.ip_address(value)

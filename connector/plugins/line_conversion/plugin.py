@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import phonenumbers
 
 from connector.errors import ConfigError
-from connector.plugins.base import OutputPlugin, RecordEncoder, Sink
+from connector.plugins.base import OutputPlugin, Pushdown, RecordEncoder, Sink
 
 from .client import DryRunSink, LineSink
 from .fields import KNOWN_COLUMNS, REQUIRED_COLUMNS, VISIBLE_COLUMNS, columns_markdown
@@ -68,6 +68,19 @@ class LineConversionOutput(OutputPlugin):
     def encoder(self, columns: Sequence[str]) -> RecordEncoder:
         return LineEventEncoder(
             columns,
+            channel_id_present=bool(self.config.get("line_channel_id")),
+            test_flag=bool(self.config["test_flag"]),
+            default_phone_region=self.config.get("default_phone_region"),
+        )
+
+    def pushdown(self, sql: str, dialect: str,
+                 described: Sequence[tuple[str, str]]) -> Pushdown | None:
+        if dialect != "duckdb":
+            return None
+        from .pushdown import compile_plan  # pyarrow is imported only when it is used
+
+        return compile_plan(
+            sql, described,
             channel_id_present=bool(self.config.get("line_channel_id")),
             test_flag=bool(self.config["test_flag"]),
             default_phone_region=self.config.get("default_phone_region"),

@@ -30,6 +30,7 @@ from .fields import (
     CUSTOM_SECTION,
     FIELDS,
     UNDEFINED_LITERAL,
+    IPV4_PLAIN_PATTERN,
     FieldError,
     IntRule,
     StringRule,
@@ -129,6 +130,11 @@ class LineEventEncoder(RecordEncoder):
     def refresh_clock(self) -> None:
         self._now = self._clock()
 
+    @property
+    def now(self) -> float:
+        """The clock reading the window checks use (refreshed per batch)."""
+        return self._now
+
     def build(self, row: Sequence[Any]) -> dict[str, Any]:
         sections: list[dict[str, Any]] = [{}, {}, {}]
         for i, column, norm, check, slot, key, required in self._plan:
@@ -193,10 +199,9 @@ def _memo(fn: Callable[[str], bool]) -> Callable[[str], bool]:
     return test
 
 
-# A dotted quad without leading zeros: ipaddress.ip_address accepts every such string, so a match
-# is a sufficient (not necessary) condition for fields._is_ip; anything else asks _is_ip itself.
-_IPV4_PLAIN = re.compile(r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}"
-                         r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\Z")
+# fields.IPV4_PLAIN_PATTERN: a match is a sufficient (not necessary) condition for fields._is_ip;
+# anything else asks _is_ip itself.
+_IPV4_PLAIN = re.compile(IPV4_PLAIN_PATTERN + r"\Z")
 
 
 def _format_test(fn: Callable[[str], bool]) -> Callable[[str], bool]:

@@ -1,0 +1,353 @@
+"""The field table compiled to DuckDB SQL: the engine builds the events, next to the data.
+
+For every row the engine decides whether the row is *plainly valid*: each value has a shape whose
+outcome the SQL reproduces exactly (the same check, the same hash, the same JSON bytes as orjson,
+keys in the reference's order). For such a row it writes the whole event. Python then finishes
+what SQL cannot do exactly:
+- raw phone numbers (E.164 needs libphonenumber): the SQL leaves a placeholder byte where the
+  hash goes, and the fast phone hasher fills it in;
+- custom_data: parsed, checked and re-serialised with orjson, as the reference does;
+- the timestamp window, which moves with the clock: checked per batch against the encoder's now.
+Every other row, and any row Python is not sure about, goes to the reference encoder, which also
+names the error of an invalid row. The engine only ever accepts; it never rejects.
+
+Only DuckDB, and only when every known column has a type whose Arrow form converts to the same
+Python values as DuckDB's own fetch (so that rows handed to the reference are the rows the
+standard path would have read). Otherwise `compile_plan` returns None and the job streams rows
+the standard way. tests/test_pushdown_equivalence.py checks the bytes against the reference.
+"""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from connector.plugins.base import Pushdown
+
+from .fields import (
+    CUSTOM_COLUMN,
+    CUSTOM_SECTION,
+    FIELDS,
+    IPV4_PLAIN_PATTERN,
+    IPV6_PLAIN_PATTERN,
+    TIMESTAMP_FUTURE_SECONDS,
+    TIMESTAMP_PAST_SECONDS,
+    Field,
+    FieldError,
+    IntRule,
+    StringRule,
+    _is_ip,
+    timestamp_seconds,
+)
+from .hashing import _EMAIL, _HEX64, make_fast_phone_hasher
+from .transform import LineEventEncoder, parse_custom
+
+# HUGEINT travels as text (Arrow would make it a decimal) and is turned back into an int.
+_WIDE_INT_TYPES = frozenset({"HUGEINT", "UHUGEINT"})
+_INT_TYPES = frozenset({"TINYINT", "SMALLINT", "INTEGER", "BIGINT",
+                        "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}) | _WIDE_INT_TYPES
+# Types whose Arrow → Python conversion equals DuckDB's fetchall() (HUGEINT: see above); UUID
+# (Arrow string), MAP (Arrow list of pairs), TIMESTAMP WITH TIME ZONE... do not.
+_SAFE_TYPE = re.compile(r"(VARCHAR|BOOLEAN|FLOAT|DOUBLE|DATE|TIMESTAMP|DECIMAL\(\d+,\d+\)|"
+                        + "|".join(sorted(_INT_TYPES)) + r")\Z")
+
+# DuckDB's to_json writes a string exactly as orjson does, except for nine control characters
+# (\x0b, \x0e, \x0f, \x1a-\x1f), which it writes as \u00XX with upper-case hex digits; Python
+# lower-cases those (see `_lower_escapes`). tests/test_pushdown_equivalence.py holds both to it.
+_UPPER_ESCAPE = re.compile(rb"\\(?:u00[0-9A-F]{2}|.)")
+PHONE_SLOT = b"\x01"  # the JSON the SQL writes holds control characters only escaped
+
+_BINARY = pa.binary()
+_CUSTOM_KEY = b',"' + CUSTOM_SECTION.encode() + b'":'
+
+
+def _values(arr: Any) -> list[Any]:
+    """Python values of an Arrow array (None for nulls); through NumPy, ~10x faster than to_pylist."""
+    return arr.to_numpy(zero_copy_only=False).tolist()
+
+
+def _present(arr: Any) -> Any:
+    """(row index, value) for the non-null entries of an Arrow array."""
+    if arr.null_count == len(arr):
+        return ()
+    if arr.null_count == 0:
+        return enumerate(_values(arr))
+    idx = pc.indices_nonzero(pc.is_valid(arr))
+    return zip(_values(idx), _values(arr.take(idx)))
+LEADING = ("connector_event", "connector_ts", "connector_phone", "connector_custom",
+           "connector_upper_escape")
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _json_text(s: str) -> str:
+    """SQL for the JSON string literal of text `s`."""
+    return f"CAST(to_json({s}) AS VARCHAR)"
+
+
+def _lower_escapes(event: bytes) -> bytes:
+    """orjson's lower-case \\u00xx where to_json wrote upper case (escaped backslashes skipped)."""
+    return _UPPER_ESCAPE.sub(lambda m: m.group(0).lower() if m.group(0)[1:2] == b"u" else m.group(0),
+                             event)
+
+
+def _anchored(pattern: str) -> tuple[str, bool] | None:
+    """(RE2 body, full match?) of a Python pattern used with re.match, or None if unsure."""
+    if not pattern.startswith("^"):
+        return None
+    if pattern.endswith(r"\Z"):
+        body, full = pattern[1:-2], True
+    else:
+        body, full = pattern, False
+        # re.match only needs a prefix: `X+` at the end matches iff one X does (`.+` in a URL
+        # rule would otherwise make RE2 run to the end of every URL).
+        if body.endswith("+") and body[-2:-1] in (".", "]") and not body.endswith("\\+"):
+            body = body[:-1]
+    # \d \w \s mean Unicode classes in Python and ASCII in RE2; `$` also matches before a final
+    # newline in Python. Neither appears in the table today; refuse rather than guess.
+    if "\\" in body or "$" in body or "(?" in body:
+        return None
+    return body, full
+
+
+def _string_sql(rule: StringRule, s: str) -> tuple[list[str], bool] | None:
+    """(SQL conditions that, all true, mean the check passes; whether JSON escaping may be needed)."""
+    conds: list[str] = []
+    plain = False  # the value is known to hold no character JSON escapes
+    if rule.enum is not None:
+        conds.append(f"{s} IN ({', '.join(_lit(e) for e in rule.enum)})")
+        plain = all(re.search(r'["\\\x00-\x1f]', e) is None for e in rule.enum)
+    if rule.max_len is not None:
+        # bytes >= characters, so this never accepts what len() refuses
+        conds.append(f"strlen({s}) <= {int(rule.max_len)}")
+    if rule.reject_undefined:
+        conds.append(f"{s} <> 'undefined'")
+    if rule.pattern is not None:
+        anchored = _anchored(rule.pattern)
+        if anchored is None:
+            return None
+        body, full = anchored
+        conds.append(f"{'regexp_full_match' if full else 'regexp_matches'}({s}, {_lit(body)})")
+        plain = plain or (full and re.search(r'[.\\"]|\[\^', body) is None)
+    if rule.format_check is not None:
+        if rule.format_check is not _is_ip:
+            return None
+        # An IPv6 form always holds a colon, an IPv4 one never: one regex per value.
+        conds.append(f"CASE WHEN contains({s}, ':') THEN regexp_full_match({s}, "
+                     f"{_lit(IPV6_PLAIN_PATTERN)}) ELSE regexp_full_match({s}, "
+                     f"{_lit(IPV4_PLAIN_PATTERN)}) END")
+        plain = True
+    return conds, not plain
+
+
+@dataclass
+class _Column:
+    """One field's SQL: its JSON piece (NULL when absent) and whether the row may use it."""
+    piece: str
+    ok: str
+    present: str
+    extra: dict[str, str]
+
+
+def _and(conds: Sequence[str]) -> str:
+    return " AND ".join(f"({c})" for c in conds) if conds else "TRUE"
+
+
+def _hex_or(v: str, fallback: str) -> tuple[str, str]:
+    # The length test first: most values are far shorter than a digest, and it is cheaper.
+    hex_sql = (f"(strlen({v}) >= 64 AND regexp_full_match({v}, "
+               f"{_lit(' *' + _HEX64.pattern[1:-2] + ' *')}))")
+    return hex_sql, f"CASE WHEN {hex_sql} THEN lower(trim({v})) ELSE {fallback} END"
+
+
+def _field_sql(f: Field, v: str, typ: str) -> _Column:
+    key = f'\'"{f.key}":\''
+    if typ == "VARCHAR":
+        present = f"{v} IS NOT NULL" if f.required else f"{v} IS NOT NULL AND {v} <> ''"
+    else:
+        present = f"{v} IS NOT NULL"
+    unsupported = _Column("NULL", "FALSE" if f.required else f"NOT ({present})", present, {})
+
+    if f.normalise is timestamp_seconds:
+        rule = getattr(f.check, "rule", None)
+        if not isinstance(rule, IntRule):
+            return unsupported
+        if typ in _INT_TYPES:
+            ts, shape = f"TRY_CAST({v} AS BIGINT)", "TRUE"
+        elif typ == "VARCHAR":  # digit strings; anything with spaces or signs: the reference
+            ts, shape = f"TRY_CAST({v} AS BIGINT)", f"regexp_full_match({v}, '[0-9]{{1,18}}')"
+        elif typ == "TIMESTAMP":  # naive = UTC; int() of the float seconds truncates like //
+            ts, shape = f"epoch_us({v}) // 1000000", f"isfinite({v})"
+        else:
+            return unsupported
+        ok = [present, shape, f"{ts} IS NOT NULL", f"{ts} >= {rule.lo}", f"{ts} <= {rule.hi}"]
+        return _Column(f"{key} || CAST({ts} AS VARCHAR)", _and(ok), present,
+                       {"connector_ts": f"{ts}"})
+
+    if f.column in ("email", "phone"):
+        if typ != "VARCHAR":
+            return unsupported
+        if f.column == "email":
+            addr = f"regexp_full_match({v}, {_lit(' *' + _EMAIL.pattern[1:-2] + ' *')})"
+            hex_sql, value = _hex_or(v, f"sha256(lower(trim({v})))")
+            ok = f"NOT ({present}) OR {hex_sql} OR {addr}"
+            return _Column(f"""CASE WHEN {present} THEN {key} || '"' || {value} || '"' END""",
+                           ok, present, {})
+        # A raw number: the placeholder, and the value for Python's fast hasher.
+        hex_sql, value = _hex_or(v, f"chr({PHONE_SLOT[0]})")
+        return _Column(f"""CASE WHEN {present} THEN {key} || '"' || {value} || '"' END""",
+                       "TRUE", present,
+                       {"connector_phone": f"CASE WHEN {present} AND NOT {hex_sql} THEN {v} END"})
+
+    if f.normalise is not None:  # None: to_text, text as is
+        return unsupported
+    rule = getattr(f.check, "rule", None)
+    if not isinstance(rule, StringRule):
+        return unsupported
+    if typ == "VARCHAR":
+        s = v
+    elif typ in _INT_TYPES:
+        s = f"CAST({v} AS VARCHAR)"
+    else:
+        return unsupported
+    derived = _string_sql(rule, s)
+    if derived is None:
+        return unsupported
+    conds, escape = derived
+    text = _json_text(s) if escape else f"""'"' || {s} || '"'"""
+    piece = f"CASE WHEN {present} THEN {key} || {text} END"
+    ok = _and([present] + conds) if f.required else f"NOT ({present}) OR ({_and(conds)})"
+    return _Column(piece, ok, present, {})
+
+
+class DuckDBPushdown(Pushdown):
+    """The wrapped SQL, and the per-batch Python that completes its events."""
+
+    def __init__(self, sql: str, raw_columns: list[str], wide_ints: set[int],
+                 encoder: LineEventEncoder, default_phone_region: str | None) -> None:
+        self.sql = sql
+        self.columns = raw_columns  # what follows the LEADING columns, for the reference
+        self.leading = len(LEADING)
+        self.encoder = encoder
+        self._wide_ints = wide_ints  # positions in raw_columns sent as text
+        self._phone = make_fast_phone_hasher(default_phone_region)
+
+    def encode_batch(self, batch: Any) -> list[bytes | None]:
+        """One encoded event per row of an Arrow record batch, or None: ask the reference."""
+        # VARCHAR in Arrow is UTF-8 bytes: viewed as binary, the values are the bytes to send.
+        events: list[bytes | None] = _values(batch.column(0).view(_BINARY))
+        for i, _ in _present(batch.column(4)):
+            events[i] = _lower_escapes(events[i])  # type: ignore[arg-type]
+        now = self.encoder.now
+        ts = batch.column(1)
+        outside = pc.or_(pc.less(ts, now - TIMESTAMP_PAST_SECONDS),
+                         pc.greater(ts, now + TIMESTAMP_FUTURE_SECONDS))
+        for i in _values(pc.indices_nonzero(pc.fill_null(outside, False))):
+            events[i] = None  # the reference names the reason
+        fast = self._phone
+        for i, raw in _present(batch.column(2)):
+            event = events[i]
+            if event is not None:
+                digest = fast(raw)
+                events[i] = None if digest is None else event.replace(PHONE_SLOT, digest.encode(), 1)
+        for i, raw in _present(batch.column(3)):
+            event = events[i]
+            if event is None:
+                continue
+            try:
+                custom = parse_custom(raw)
+            except FieldError:
+                events[i] = None
+                continue
+            if custom:
+                events[i] = b"".join((event[:-1], _CUSTOM_KEY, orjson.dumps(custom), b"}"))
+        return events
+
+    def rows(self, batch: Any, indices: list[int]) -> list[tuple[Any, ...]]:
+        """The raw rows at `indices`, as Python values, for the reference encoder."""
+        picked = batch.take(indices)
+        cols = [picked.column(self.leading + k).to_pylist() for k in range(len(self.columns))]
+        for k in self._wide_ints:
+            cols[k] = [None if x is None else int(x) for x in cols[k]]
+        return list(zip(*cols))
+
+
+def compile_plan(sql: str, described: Sequence[tuple[str, str]], *, channel_id_present: bool,
+                 test_flag: bool, default_phone_region: str | None,
+                 clock: Callable[[], float] = time.time) -> DuckDBPushdown | None:
+    """The pushdown for this query's columns and types, or None (use the standard path)."""
+    by_name = {name.lower(): (name, typ.upper()) for name, typ in described}
+    known = [f.column for f in FIELDS] + [CUSTOM_COLUMN]
+    present = [c for c in known if c in by_name]
+    if any(_SAFE_TYPE.match(by_name[c][1]) is None for c in present):
+        return None
+    custom = by_name.get(CUSTOM_COLUMN)
+    if custom is not None and custom[1] != "VARCHAR":
+        return None
+    wanted = set(present)
+    raw = [(name, typ.upper()) for name, typ in described if name.lower() in wanted]
+    raw_columns = [name for name, _ in raw]
+    wide_ints = {k for k, (_, typ) in enumerate(raw) if typ in _WIDE_INT_TYPES}
+
+    cols: dict[str, _Column] = {}
+    for f in FIELDS:
+        if f.column in by_name:
+            name, typ = by_name[f.column]
+            cols[f.column] = _field_sql(f, "connector_source." + _ident(name), typ)
+    sections: dict[str, list[str]] = {"event": [], "user": [], "web": []}
+    for f in FIELDS:
+        if f.column in cols:
+            sections[f.section].append(cols[f.column].piece)
+    if test_flag:
+        sections["event"].append("""'"test_flag":true'""")
+    oks = [c.ok for c in cols.values()]
+    identifiers = [cols[f.column].present for f in FIELDS if f.identifier and f.column in cols]
+    oks.append(" OR ".join(f"({p})" for p in identifiers) or "FALSE")
+    if "line_uid" in cols and not channel_id_present:
+        oks.append(f"NOT ({cols['line_uid'].present})")
+    extra: dict[str, str] = {"connector_ts": "NULL::BIGINT", "connector_phone": "NULL::VARCHAR"}
+    for c in cols.values():
+        extra.update(c.extra)
+    if custom is not None:
+        v = "connector_source." + _ident(custom[0])
+        extra["connector_custom"] = f"CASE WHEN {v} IS NOT NULL AND {v} <> '' THEN {v} END"
+    else:
+        extra["connector_custom"] = "NULL::VARCHAR"
+
+    def ws(pieces: list[str]) -> str:
+        return f"concat_ws(',', {', '.join(pieces)})" if pieces else "''"
+
+    inner = ",\n    ".join([
+        f"COALESCE({_and(oks)}, FALSE) AS connector_ok",
+        f"{ws(sections['event'])} AS connector_e",
+        f"{ws(sections['user'])} AS connector_u",
+        f"{ws(sections['web'])} AS connector_w",
+        *(f"{expr} AS {name}" for name, expr in extra.items()),
+    ])
+    event = ("""'{"event":{' || connector_e || '},"user":{' || connector_u || '}' || """
+             """CASE WHEN connector_w <> '' THEN ',"web":{' || connector_w || '}' ELSE '' END || '}'""")
+    outer = ",\n  ".join([
+        f"CASE WHEN connector_ok THEN {event} END AS connector_event",
+        *LEADING[1:4],
+        # to_json's upper-case \u00XX (see _lower_escapes); NULL, not false, when absent
+        f"CASE WHEN connector_ok AND contains({event}, '\\u00') THEN TRUE END AS {LEADING[4]}",
+        *(f"CAST(connector_pushdown.{_ident(n)} AS VARCHAR) AS {_ident(n)}" if k in wide_ints
+          else f"connector_pushdown.{_ident(n)}" for k, n in enumerate(raw_columns)),
+    ])
+    wrapped = (f"SELECT\n  {outer}\nFROM (\n  SELECT connector_source.*,\n    {inner}\n"
+               f"  FROM (\n{sql}\n) AS connector_source\n) AS connector_pushdown")
+    encoder = LineEventEncoder(raw_columns, channel_id_present=channel_id_present,
+                               test_flag=test_flag, default_phone_region=default_phone_region,
+                               clock=clock)
+    return DuckDBPushdown(wrapped, raw_columns, wide_ints, encoder, default_phone_region)
