@@ -16,6 +16,7 @@ import tempfile
 import threading
 from contextlib import ExitStack
 from dataclasses import dataclass
+from queue import Full, Queue
 from typing import IO, Any, Callable, Iterator, Sequence
 
 from connector.buffer import BatchBuffer
@@ -27,6 +28,8 @@ from connector.source import Source, Stream
 
 # Encoded records waiting in memory between producer and sender, at most (beyond: spill file).
 MEMORY_RECORDS = 20_000
+# Arrow batches the engine may compute ahead of the encoder.
+PREFETCH_BATCHES = 4
 
 
 class _Done:
@@ -36,6 +39,39 @@ class _Done:
 @dataclass
 class _Failure:
     exc: BaseException
+
+
+def prefetch(items: Iterator[Any], depth: int, stop: threading.Event) -> Iterator[Any]:
+    """`items`, read ahead by a thread: the engine computes the next batches (without the GIL)
+    while this thread encodes the current one. Stops reading when `stop` is set."""
+    queue: Queue[Any] = Queue(maxsize=depth)
+    end = object()
+
+    def run() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        queue.put(item, timeout=0.1)
+                        break
+                    except Full:
+                        continue
+                else:
+                    return
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the reading thread
+            queue.put(_Failure(exc))
+            return
+        queue.put(end)
+
+    reader = threading.Thread(target=run, name="connector-prefetch", daemon=True)
+    reader.start()
+    while True:
+        item = queue.get()
+        if item is end:
+            return
+        if isinstance(item, _Failure):
+            raise item.exc
+        yield item
 
 
 def check_columns(plugin: OutputPlugin, columns: Sequence[str]) -> list[str]:
@@ -70,9 +106,10 @@ class ExportJob:
         self._stop = threading.Event()
         # Set by the CLI's signal handler: an engine may turn the interrupt into its own error.
         self.interrupted = False
-        # Two batches of 100,000 events already hold ~130 MB: keep fewer in memory when they are big.
+        # Up to MEMORY_RECORDS records in memory, and at least one batch: two batches of 100,000
+        # events already hold ~130 MB.
         self._buffer = BatchBuffer(
-            memory_batches=max(1, min(2, MEMORY_RECORDS // max(1, plugin.batch_size))))
+            memory_batches=max(1, min(20, MEMORY_RECORDS // max(1, plugin.batch_size))))
 
     # ------------------------------------------------------------------ public
     def run(self, sql: str) -> JobReport:
@@ -104,6 +141,8 @@ class ExportJob:
         """The query's stream: Arrow batches with the plugin's SQL around it when the engine
         and the plugin support it, else rows."""
         described = self.source.describe(sql) if self.use_pushdown else None
+        if self.interrupted:  # DuckDB turns the signal into its own error: not a reason to retry
+            raise KeyboardInterrupt
         if described is not None:
             self._warn(check_columns(self.plugin, [name for name, _ in described]))
             pushdown = self.plugin.pushdown(sql, self.source.dialect, described)
@@ -111,6 +150,8 @@ class ExportJob:
                 try:
                     return stack.enter_context(self.source.stream_arrow(pushdown.sql)), pushdown
                 except SourceError as exc:
+                    if self.interrupted:
+                        raise KeyboardInterrupt from None
                     # A bug in the compiled SQL must not stop an export the rows can do.
                     self._warn([f"encoding rows in Python: the engine refused the compiled "
                                 f"query ({exc})"])
@@ -202,22 +243,17 @@ class ExportJob:
         reference are converted to Python and encoded one by one."""
         report = self.report
         invalid = self._invalid(pushdown.columns)
-        encoder = pushdown.encoder
-        refresh = getattr(encoder, "refresh_clock", None)
+        refresh = getattr(pushdown.encoder, "refresh_clock", None)
         row_no = report.rows_read
-        for batch in stream.partitions:
+        for batch in prefetch(stream.partitions, PREFETCH_BATCHES, self._stop):
             if self._stop.is_set():
                 return
             if refresh is not None:
                 refresh()
-            records = pushdown.encode_batch(batch)
-            missing = [i for i, r in enumerate(records) if r is None]
-            if missing:
-                for i, row in zip(missing, pushdown.rows(batch, missing)):
-                    try:
-                        records[i] = encoder.encode(row)
-                    except InvalidRecord as err:
-                        invalid(row_no + i + 1, err, row)
+            records, by_engine, invalid_rows = pushdown.encode_all(batch)
+            report.engine_encoded_rows += by_engine
+            for i, err, row in invalid_rows:
+                invalid(row_no + i + 1, err, row)
             # The whole batch has left the engine before any of it is sent.
             report.rows_read = row_no + len(records)
             for i, record in enumerate(records, row_no + 1):

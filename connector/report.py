@@ -34,6 +34,8 @@ class JobReport:
     retries: int = 0
     batches: int = 0
     spilled_batches: int = 0  # batches that waited on disk while the sender was behind
+    # Rows whose record the engine built (pushdown); the rest were encoded in Python.
+    engine_encoded_rows: int = 0
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
     warnings: list[str] = field(default_factory=list)
@@ -127,6 +129,7 @@ class JobReport:
             "retries": self.retries,
             "batches": self.batches,
             "spilled_batches": self.spilled_batches,
+            "engine_encoded_rows": self.engine_encoded_rows,
             "duration_seconds": round(duration, 3),
             "events_per_second": round(self.events_sent / duration, 1) if duration > 0 else None,
             "invalid_by_column": dict(self.invalid_by_column.most_common()),

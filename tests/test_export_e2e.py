@@ -286,8 +286,9 @@ def test_timestamp_columns_are_converted(sandbox, tmp_path, column_sql):
 
 def test_slow_sender_spills_to_disk_and_keeps_order(sandbox, tmp_path):
     sandbox.set_faults([{"delay_s": 4}])
-    run = run_cli(tmp_path, generated_sql(20000), result_config(sandbox))
+    # 60 batches: 20 (MEMORY_RECORDS) wait in memory, the rest on disk
+    run = run_cli(tmp_path, generated_sql(60000), result_config(sandbox))
     assert run.returncode == 0, run.stderr
     r = run.report
-    assert r["events_sent"] == 20000 and r["spilled_batches"] > 5
-    assert stored_keys(sandbox) == [f"k-{i}" for i in range(1, 20001)]
+    assert r["events_sent"] == 60000 and r["spilled_batches"] > 5
+    assert stored_keys(sandbox) == [f"k-{i}" for i in range(1, 60001)]

@@ -450,7 +450,7 @@ def test_bug_report_memory_grows_with_interleaved_invalid_rows(tmp_path):
 # =============================================================================== coverage
 
 def test_coverage_mid_stream_source_error_accounting(sandbox, tmp_path):
-    """coverage (P2, P4). The engine fails after 20,000 rows were streamed and sent (DuckDB CSV
+    """coverage (P2, P4). The engine fails at row 25,000, after whole batches were streamed and sent (DuckDB CSV
     type error past the sniffer sample): exit 1, reason source_error, no traceback, the rows
     sent before stay accepted and delivered once in order, equation holds."""
     now = now_s() - 60
@@ -463,8 +463,11 @@ def test_coverage_mid_stream_source_error_accounting(sandbox, tmp_path):
     no_traceback(run)
     r = run.report
     assert run.returncode == 1 and r["reason"] == "source_error"
-    assert r["rows_read"] == r["events_sent"] == 20000
-    assert stored_keys(sandbox) == [f"k-{i}" for i in range(1, 20001)]
+    # How many whole batches came out before the error depends on how far ahead the engine
+    # parsed (DuckDB reads the file in parallel): at least one, never the failing row's.
+    sent = r["events_sent"]
+    assert r["rows_read"] == sent and sent % 5000 == 0 and 5000 <= sent <= 20000
+    assert stored_keys(sandbox) == [f"k-{i}" for i in range(1, sent + 1)]
 
 
 def test_coverage_several_culprits_with_retries_exact_isolation(sandbox, tmp_path):

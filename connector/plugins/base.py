@@ -84,6 +84,22 @@ class Pushdown(ABC):
     @abstractmethod
     def rows(self, batch: Any, indices: list[int]) -> list[tuple[Any, ...]]: ...
 
+    def encode_all(self, batch: Any) -> tuple[list[bytes | None], int,
+                                              list[tuple[int, InvalidRecord, tuple[Any, ...]]]]:
+        """(records, how many the engine built, (index, error, raw row) of invalid rows);
+        a record is None exactly for an invalid row."""
+        records = self.encode_batch(batch)
+        missing = [i for i, r in enumerate(records) if r is None]
+        invalid = []
+        if missing:
+            encode = self.encoder.encode
+            for i, row in zip(missing, self.rows(batch, missing)):
+                try:
+                    records[i] = encode(row)
+                except InvalidRecord as err:
+                    invalid.append((i, err, row))
+        return records, len(records) - len(missing), invalid
+
 
 class Sink(ABC):
     """Delivers batches. `send` never raises for a delivery problem: it reports it in the outcome.
