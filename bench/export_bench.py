@@ -6,13 +6,17 @@ For each N (default 1,000,000 and 5,000,000 rows):
    titles with quotes, tabs and Japanese text, IPv4/IPv6, ~2% invalid rows of six kinds). The
    file is generated once (deterministic) and reused.
 2. Floor: the same query through the same Source class (SQLAlchemy, partitions), building a flat
-   dict per row and encoding it with orjson. Nothing can be faster than that.
-3. Phases, in this process with the exporter's own classes: fetch only, then fetch + encode. The
-   transform share is their difference; the send share is what the full export adds on top.
+   dict per row and encoding it with orjson: fetching rows and serialising them, no checks.
+3. Phases, in this process with the exporter's own classes:
+   - Python path: fetch rows only, then fetch + encode (LineEventEncoder);
+   - pushdown (the default on DuckDB): the engine builds the events (Arrow batches, pushdown.py),
+     then the same plus Python's completion (phones, custom_data, window, fallback rows).
+   The shares printed per export are engine (or fetch) / Python / send: the send share is what
+   the full export adds on top of the second phase.
 4. Full export: `python -m connector` as a subprocess (`--database duckdb:///file`) to
-   bench/receiver.py, a separate process on 127.0.0.1 answering 202, for each max_records; and a
-   dry run (`--dry-run /dev/null`, no network). Peak RSS of the export process comes from
-   its VmHWM (the kernel's high-water mark), polled.
+   bench/receiver.py, a separate process on 127.0.0.1 answering 202, for each max_records; once
+   with `--no-pushdown` for comparison; and a dry run (`--dry-run /dev/null`, no network). Peak
+   RSS of the export process comes from its VmHWM (the kernel's high-water mark), polled.
 
     python bench/export_bench.py                          # 1M and 5M, max_records 1000/10000/100000
     python bench/export_bench.py --rows 100000            # quick
@@ -41,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 from connector.plugins.base import InvalidRecord  # noqa: E402
 from connector.plugins.line_conversion.fields import FIELDS  # noqa: E402
+from connector.plugins.line_conversion.pushdown import compile_plan  # noqa: E402
 from connector.plugins.line_conversion.transform import LineEventEncoder  # noqa: E402
 from connector.source import Source  # noqa: E402
 
@@ -221,6 +226,31 @@ def phase_encode(url: str, sql: str, *, reference: bool = False, profile: str | 
     return out
 
 
+def phase_engine(url: str, sql: str, *, complete: bool) -> dict[str, float]:
+    """The pushdown: DuckDB builds the events (Arrow batches); with `complete`, also Python's
+    part (phones, custom_data, the window, rows left to the reference), as job.py drives it."""
+    out: dict[str, float] = {}
+    src = Source(url)
+    described = src.describe(sql)
+    plan = compile_plan(sql, described or [], channel_id_present=True, test_flag=False,
+                        default_phone_region=None)
+    if plan is None:
+        raise SystemExit("the pushdown declined this query")
+    with timed(out):
+        n = bad = engine = 0
+        with src.stream_arrow(plan.sql) as stream:
+            for batch in stream.partitions:
+                n += batch.num_rows
+                if complete:
+                    plan.encoder.refresh_clock()
+                    _, by_engine, invalid = plan.encode_all(batch)
+                    engine += by_engine
+                    bad += len(invalid)
+    src.dispose()
+    out.update(rows=n, invalid=bad, engine=engine)
+    return out
+
+
 # --------------------------------------------------------------------------- full export
 
 
@@ -267,7 +297,7 @@ def _watch_hwm(pid: int, peak: list[int]) -> None:
 
 
 def run_export(url: str, sql_file: Path, workdir: Path, *, max_records: int, port: int | None,
-               dry_run: bool) -> dict[str, Any]:
+               dry_run: bool, pushdown: bool = True) -> dict[str, Any]:
     result = {"type": "line_conversion", "line_tag_id": TAG, "access_token": "bench-token",
               "line_channel_id": CHANNEL, "max_records": max_records,
               "endpoint": f"http://127.0.0.1:{port or 9}", "max_retry": 1}
@@ -277,6 +307,8 @@ def run_export(url: str, sql_file: Path, workdir: Path, *, max_records: int, por
            "--database", url, "--quiet", "--report-file", str(report_file)]
     if dry_run:
         cmd += ["--dry-run", os.devnull]
+    if not pushdown:
+        cmd += ["--no-pushdown"]
     before = receiver_stats(port) if port else None
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -294,6 +326,7 @@ def run_export(url: str, sql_file: Path, workdir: Path, *, max_records: int, por
         "cpu": usage.ru_utime + usage.ru_stime, "job_seconds": rep.get("duration_seconds"),
         "events": rep.get("events_sent", 0), "requests": rep.get("requests", 0),
         "invalid": rep.get("invalid_records", 0), "rows": rep.get("rows_read", 0),
+        "engine_rows": rep.get("engine_encoded_rows", 0),
         "status": rep.get("status"), "stderr": err[-500:],
     }
     if port:
@@ -323,13 +356,13 @@ def bench_n(n: int, args: argparse.Namespace, workdir: Path, port: int | None,
     floor = phase_floor(url, sql)
     print(f"  floor (fetch + dict + orjson): {floor['wall']:.2f}s wall, {floor['cpu']:.2f}s cpu, "
           f"{n / floor['wall']:,.0f} rows/s", flush=True)
-    fetch = enc = None
+    fetch = enc = eng = eng_all = None
     if not args.no_phases:
         fetch = phase_fetch(url, sql)
-        print(f"  fetch only:                    {fetch['wall']:.2f}s wall, {fetch['cpu']:.2f}s cpu, "
+        print(f"  fetch only (rows):             {fetch['wall']:.2f}s wall, {fetch['cpu']:.2f}s cpu, "
               f"{n / fetch['wall']:,.0f} rows/s", flush=True)
         enc = phase_encode(url, sql, profile=str(workdir / f"profile_encode_{n}.txt") if args.profile else None)
-        print(f"  fetch + encode (fast path):    {enc['wall']:.2f}s wall, {enc['cpu']:.2f}s cpu, "
+        print(f"  fetch + encode in Python:      {enc['wall']:.2f}s wall, {enc['cpu']:.2f}s cpu, "
               f"{n / enc['wall']:,.0f} rows/s, invalid {enc['invalid']:,}", flush=True)
         if args.profile:
             print(f"  profile: {workdir / f'profile_encode_{n}.txt'}")
@@ -337,13 +370,23 @@ def bench_n(n: int, args: argparse.Namespace, workdir: Path, port: int | None,
             ref = phase_encode(url, sql, reference=True, limit_rows=args.reference_rows)
             print(f"  fetch + encode (reference, first {ref['rows']:,} rows): {ref['wall']:.2f}s, "
                   f"{ref['rows'] / ref['wall']:,.0f} rows/s", flush=True)
-    runs: list[tuple[str, int, bool]] = [("export", m, False) for m in args.max_records
-                                         if not (m >= 100000 and n < m)]
+        eng = phase_engine(url, sql, complete=False)
+        print(f"  engine builds events (Arrow):  {eng['wall']:.2f}s wall, {eng['cpu']:.2f}s cpu, "
+              f"{n / eng['wall']:,.0f} rows/s", flush=True)
+        eng_all = phase_engine(url, sql, complete=True)
+        print(f"  engine + Python completion:    {eng_all['wall']:.2f}s wall, {eng_all['cpu']:.2f}s cpu, "
+              f"{n / eng_all['wall']:,.0f} rows/s, invalid {eng_all['invalid']:,}, "
+              f"built by the engine {eng_all['engine'] / n:.1%}", flush=True)
+    # (label, max_records, dry run, pushdown)
+    runs: list[tuple[str, int, bool, bool]] = [("export", m, False, True) for m in args.max_records
+                                               if not (m >= 100000 and n < m)]
+    if not args.no_python:
+        runs.append(("export --no-pushdown", args.max_records[0], False, False))
     if not args.no_dry_run:
-        runs.append(("dry-run", args.max_records[0], True))
-    for label, max_records, dry in runs:
+        runs.append(("dry-run", args.max_records[0], True, True))
+    for label, max_records, dry, pushdown in runs:
         r = run_export(url, sql_file, workdir, max_records=max_records,
-                       port=None if dry else port, dry_run=dry)
+                       port=None if dry else port, dry_run=dry, pushdown=pushdown)
         ok = r["status"] == "success" and r["events"] + r["invalid"] == n
         if not dry and r.get("received_events") != r["events"]:
             ok = False
@@ -351,16 +394,17 @@ def bench_n(n: int, args: argparse.Namespace, workdir: Path, port: int | None,
         ratio = r["wall"] / floor["wall"]
         rps = r["requests"] / r["wall"] if not dry else 0.0
         shares = "-"
-        if fetch and enc:
-            f_share = fetch["wall"] / r["wall"]
-            t_share = max(enc["wall"] - fetch["wall"], 0) / r["wall"]
-            s_share = max(r["wall"] - enc["wall"], 0) / r["wall"]
-            shares = f"{f_share:.0%} / {t_share:.0%} / {s_share:.0%}"
-        print(f"  {label:8s} max_records={max_records:<6d} {r['wall']:.2f}s wall "
+        first, second = (eng, eng_all) if pushdown else (fetch, enc)
+        if first and second:
+            shares = (f"{first['wall'] / r['wall']:.0%} / "
+                      f"{max(second['wall'] - first['wall'], 0) / r['wall']:.0%} / "
+                      f"{max(r['wall'] - second['wall'], 0) / r['wall']:.0%}")
+        print(f"  {label:20s} max_records={max_records:<6d} {r['wall']:.2f}s wall "
               f"(job {r['job_seconds']}s, cpu {r['cpu']:.1f}s)  {eps:,.0f} events/s  "
               f"x{ratio:.2f} floor  peak RSS {r['peak_rss_mb']:.0f} MB  "
-              f"{rps:,.1f} req/s  fetch/transform/send {shares}  "
-              f"events {r['events']:,} invalid {r['invalid']:,} {'OK' if ok else 'CHECK: ' + str(r['status']) + ' ' + r['stderr']}",
+              f"{rps:,.1f} req/s  {'engine/python' if pushdown else 'fetch/transform'}/send {shares}  "
+              f"events {r['events']:,} invalid {r['invalid']:,} built by engine {r['engine_rows']:,} "
+              f"{'OK' if ok else 'CHECK: ' + str(r['status']) + ' ' + r['stderr']}",
               flush=True)
         table.append([f"{n:,}", label, max_records, f"{r['wall']:.2f}", f"{eps:,.0f}",
                       f"{ratio:.2f}", f"{r['peak_rss_mb']:.0f}", f"{rps:,.1f}" if not dry else "-",
@@ -376,6 +420,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "connector-bench"))
     p.add_argument("--no-phases", action="store_true", help="skip the in-process fetch/encode phases")
     p.add_argument("--no-dry-run", action="store_true")
+    p.add_argument("--no-python", action="store_true",
+                   help="skip the comparison export with --no-pushdown (every row encoded in Python)")
     p.add_argument("--profile", action="store_true", help="pyinstrument profile of fetch + encode")
     p.add_argument("--duckdb-memory-limit", metavar="SIZE",
                    help="append ?memory_limit=SIZE to the DuckDB URL (caps DuckDB's block cache, "
@@ -396,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
         receiver.wait(timeout=10)
     print(f"\nload average at the end: {os.getloadavg()[0]:.2f}\n")
     print(fmt_row(["rows", "run", "max_records", "seconds", "events/s", "x floor", "peak RSS MB",
-                   "requests/s", "fetch / transform / send", "floor s (rows/s)", "check"]))
+                   "requests/s", "engine (or fetch) / Python / send", "floor s (rows/s)", "check"]))
     print(fmt_row(["---"] * 11))
     for row in table:
         print(fmt_row(row))

@@ -97,7 +97,9 @@ class Pushdown(ABC):
                 try:
                     records[i] = encode(row)
                 except InvalidRecord as err:
-                    invalid.append((i, err, row))
+                    # Without its traceback: that would hold this frame, and with it the whole
+                    # batch, in a reference cycle until the next full garbage collection.
+                    invalid.append((i, err.with_traceback(None), row))
         return records, len(records) - len(missing), invalid
 
 
