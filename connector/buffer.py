@@ -1,10 +1,12 @@
 """An ordered hand-off of batches from the producer to the sender that spills to disk.
 
-A few batches wait in memory. When the sender falls behind (a slow API, a long retry wait), later
-batches go to a temporary file instead of blocking the producer, so the engine keeps being read:
-Trino abandons a query whose client stops fetching for about 5 minutes, and a query that has
-finished frees the cluster early. Memory stays flat; the spill file is capped
-(`CONNECTOR_SPILL_MAX_BYTES`, default 4 GiB), beyond which the producer waits after all.
+A few batches wait in memory. When the sender is merely busy, the producer waits for it (a spill
+would only cost both threads CPU). When the sender has taken nothing for `spill_after` seconds (a
+slow API, a long retry wait), later batches go to a temporary file instead of blocking the
+producer, so the engine keeps being read: Trino abandons a query whose client stops fetching for
+about 5 minutes, and a query that has finished frees the cluster early. Memory stays flat; the
+spill file is capped (`CONNECTOR_SPILL_MAX_BYTES`, default 4 GiB), beyond which the producer
+waits after all.
 """
 from __future__ import annotations
 
@@ -12,12 +14,14 @@ import os
 import struct
 import tempfile
 import threading
+import time
 from collections import deque
 from typing import IO, Any
 
 from connector.plugins.base import Batch
 
 DEFAULT_MEMORY_BATCHES = 2
+DEFAULT_SPILL_AFTER = 2.0  # seconds the sender may take nothing before batches go to disk
 SPILL_MAX_ENV = "CONNECTOR_SPILL_MAX_BYTES"
 DEFAULT_SPILL_MAX_BYTES = 4 * 2**30
 _HEADER = struct.Struct("<QQQ")  # batch index, record count, payload bytes
@@ -35,9 +39,11 @@ class BatchBuffer:
     """Batches come out in the order they went in, then the final item (done or a failure)."""
 
     def __init__(self, memory_batches: int = DEFAULT_MEMORY_BATCHES,
-                 spill_max_bytes: int | None = None) -> None:
+                 spill_max_bytes: int | None = None,
+                 spill_after: float = DEFAULT_SPILL_AFTER) -> None:
         self._memory: deque[Batch] = deque()
         self._memory_batches = memory_batches
+        self._spill_after = spill_after
         self._spill_max = _spill_max() if spill_max_bytes is None else spill_max_bytes
         self._spill: IO[bytes] | None = None
         self._spilled = 0  # batches waiting in the spill file
@@ -50,15 +56,19 @@ class BatchBuffer:
     def put(self, batch: Batch, stop: threading.Event) -> bool:
         """Queue a batch; waits only when memory and spill are full. False if `stop` was set."""
         with self._cond:
+            full_since: float | None = None
             while not stop.is_set():
                 # Once anything is spilled, later batches follow it into the file: order holds.
                 if self._spilled == 0 and len(self._memory) < self._memory_batches:
                     self._memory.append(batch)
-                elif self._write_pos < self._spill_max:
-                    self._write_spill(batch)
                 else:
-                    self._cond.wait(0.1)
-                    continue
+                    now = time.monotonic()
+                    full_since = now if full_since is None else full_since
+                    patient = self._spilled == 0 and now - full_since < self._spill_after
+                    if patient or self._write_pos >= self._spill_max:
+                        self._cond.wait(0.1)
+                        continue
+                    self._write_spill(batch)
                 self._cond.notify_all()
                 return True
             return False

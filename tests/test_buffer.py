@@ -16,7 +16,7 @@ def batch(i: int, n: int = 3) -> Batch:
 
 
 def test_order_is_kept_across_memory_and_spill():
-    buf, stop = BatchBuffer(memory_batches=2), threading.Event()
+    buf, stop = BatchBuffer(memory_batches=2, spill_after=0), threading.Event()
     for i in range(1, 8):
         assert buf.put(batch(i), stop)
     buf.finish("done")
@@ -26,7 +26,7 @@ def test_order_is_kept_across_memory_and_spill():
 
 
 def test_interleaved_put_and_get_with_spill_reuse():
-    buf, stop = BatchBuffer(memory_batches=1), threading.Event()
+    buf, stop = BatchBuffer(memory_batches=1, spill_after=0), threading.Event()
     got = []
     for i in range(1, 30):
         buf.put(batch(i, n=i % 5 + 1), stop)
@@ -40,7 +40,7 @@ def test_interleaved_put_and_get_with_spill_reuse():
 
 
 def test_spill_cap_makes_the_producer_wait_until_stop():
-    buf, stop = BatchBuffer(memory_batches=1, spill_max_bytes=1), threading.Event()
+    buf, stop = BatchBuffer(memory_batches=1, spill_max_bytes=1, spill_after=0), threading.Event()
     assert buf.put(batch(1), stop) and buf.put(batch(2), stop)  # memory, then the spill file
     result = []
     t = threading.Thread(target=lambda: result.append(buf.put(batch(3), stop)))
@@ -50,6 +50,19 @@ def test_spill_cap_makes_the_producer_wait_until_stop():
     stop.set()
     t.join(2)
     assert result == [False]
+
+
+def test_a_busy_sender_makes_the_producer_wait_before_it_spills():
+    buf, stop = BatchBuffer(memory_batches=1, spill_after=0.5), threading.Event()
+    assert buf.put(batch(1), stop)
+    t0 = time.monotonic()
+    threading.Timer(0.2, lambda: buf.get(timeout=1)).start()  # the sender takes batch 1
+    assert buf.put(batch(2), stop)  # waited for the sender, into memory
+    assert 0.1 < time.monotonic() - t0 < 0.45 and buf.spilled_batches == 0
+    t0 = time.monotonic()
+    assert buf.put(batch(3), stop)  # nobody takes batch 2: spilled after spill_after
+    assert time.monotonic() - t0 >= 0.45 and buf.spilled_batches == 1
+    assert [buf.get(timeout=1).index for _ in range(2)] == [2, 3]
 
 
 def test_get_times_out_when_empty():
