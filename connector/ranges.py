@@ -33,8 +33,16 @@ class RangeList:
         self.add_range(row, row)
 
     def extend(self, rows: Iterable[int]) -> None:
-        for row in rows:
-            self.add_range(row, row)
+        rows = rows if isinstance(rows, (list, tuple)) else list(rows)
+        if not rows:
+            return
+        # Runs of consecutive numbers, found in one comprehension rather than a call per row.
+        breaks = [i for i in range(1, len(rows)) if rows[i] - rows[i - 1] != 1]
+        start = 0
+        for end in breaks:
+            self.add_range(rows[start], rows[end - 1])
+            start = end
+        self.add_range(rows[start], rows[-1])
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         return zip(self._firsts, self._lasts)

@@ -84,3 +84,23 @@ def test_json_array_body_slices_match_the_joined_array():
         assert json.loads(data) == [json.loads(r) for r in records]
         if len(records) > 1000:
             assert len(list(body)) > 3  # sent in slices, not as one copy
+
+
+def test_range_list_extend_matches_row_by_row():
+    import random
+
+    from connector.ranges import RangeList
+
+    rnd = random.Random(5)
+    for _ in range(200):
+        rows, r = [], 0
+        for _ in range(rnd.randint(0, 60)):
+            r += rnd.choice((1, 1, 1, 2, 5))
+            rows.append(r)
+        fast, slow = RangeList(), RangeList()
+        half = len(rows) // 2
+        fast.extend(rows[:half])
+        fast.extend(iter(rows[half:]))
+        for row in rows:
+            slow.add(row)
+        assert fast.as_list() == slow.as_list() and fast.count == slow.count == len(rows)
