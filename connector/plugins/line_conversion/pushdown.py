@@ -18,6 +18,7 @@ the standard way. tests/test_pushdown_equivalence.py checks the bytes against th
 """
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from dataclasses import dataclass
@@ -60,7 +61,11 @@ _SAFE_TYPE = re.compile(r"(VARCHAR|BOOLEAN|FLOAT|DOUBLE|DATE|TIMESTAMP|DECIMAL\(
 # (\x0b, \x0e, \x0f, \x1a-\x1f), which it writes as \u00XX with upper-case hex digits; Python
 # lower-cases those (see `_lower_escapes`). tests/test_pushdown_equivalence.py holds both to it.
 _UPPER_ESCAPE = re.compile(rb"\\(?:u00[0-9A-F]{2}|.)")
-PHONE_SLOT = b"\x01"  # the JSON the SQL writes holds control characters only escaped
+# Placeholders for digests Python fills in; the JSON the SQL writes holds control characters
+# only escaped, so these bytes are unique.
+PHONE_SLOT = b"\x01"
+EMAIL_SLOT = b"\x02"
+_sha256 = hashlib.sha256
 
 _BINARY = pa.binary()
 _CUSTOM_KEY = b',"' + CUSTOM_SECTION.encode() + b'":'
@@ -79,8 +84,9 @@ def _present(arr: Any) -> Any:
         return enumerate(_values(arr))
     idx = pc.indices_nonzero(pc.is_valid(arr))
     return zip(_values(idx), _values(arr.take(idx)))
-LEADING = ("connector_event", "connector_ts", "connector_phone", "connector_custom",
-           "connector_upper_escape")
+LEADING = ("connector_event", "connector_ts", "connector_email", "connector_phone",
+           "connector_custom", "connector_upper_escape")
+_EVENT, _TS, _EMAIL_COL, _PHONE_COL, _CUSTOM_COL, _UPPER = range(len(LEADING))
 
 
 def _lit(text: str) -> str:
@@ -199,11 +205,15 @@ def _field_sql(f: Field, v: str, typ: str) -> _Column:
         if typ != "VARCHAR":
             return unsupported
         if f.column == "email":
+            # An address is hashed by Python (hashlib is several times faster than the
+            # engine's sha256, and the engine is the busier thread); the regex makes
+            # strip().lower() there exactly hashing.normalise_email.
             addr = f"regexp_full_match({v}, {_lit(' *' + _EMAIL.pattern[1:-2] + ' *')})"
-            hex_sql, value = _hex_or(v, f"sha256(lower(trim({v})))")
+            hex_sql, value = _hex_or(v, f"chr({EMAIL_SLOT[0]})")
             ok = f"NOT ({present}) OR {hex_sql} OR {addr}"
             return _Column(f"""CASE WHEN {present} THEN concat({key}, '"', {value}, '"') END""",
-                           ok, present, {})
+                           ok, present,
+                           {"connector_email": f"CASE WHEN {present} AND NOT {hex_sql} THEN {v} END"})
         # A raw number: the placeholder, and the value for Python's fast hasher.
         hex_sql, value = _hex_or(v, f"chr({PHONE_SLOT[0]})")
         return _Column(f"""CASE WHEN {present} THEN concat({key}, '"', {value}, '"') END""",
@@ -246,22 +256,27 @@ class DuckDBPushdown(Pushdown):
     def encode_batch(self, batch: Any) -> list[bytes | None]:
         """One encoded event per row of an Arrow record batch, or None: ask the reference."""
         # VARCHAR in Arrow is UTF-8 bytes: viewed as binary, the values are the bytes to send.
-        events: list[bytes | None] = _values(batch.column(0).view(_BINARY))
-        for i, _ in _present(batch.column(4)):
+        events: list[bytes | None] = _values(batch.column(_EVENT).view(_BINARY))
+        for i, _ in _present(batch.column(_UPPER)):
             events[i] = _lower_escapes(events[i])  # type: ignore[arg-type]
         now = self.encoder.now
-        ts = batch.column(1)
+        ts = batch.column(_TS)
         outside = pc.or_(pc.less(ts, now - TIMESTAMP_PAST_SECONDS),
                          pc.greater(ts, now + TIMESTAMP_FUTURE_SECONDS))
         for i in _values(pc.indices_nonzero(pc.fill_null(outside, False))):
             events[i] = None  # the reference names the reason
+        for i, raw in _present(batch.column(_EMAIL_COL)):
+            event = events[i]
+            if event is not None:
+                digest = _sha256(raw.strip().lower().encode()).hexdigest().encode()
+                events[i] = event.replace(EMAIL_SLOT, digest, 1)
         fast = self._phone
-        for i, raw in _present(batch.column(2)):
+        for i, raw in _present(batch.column(_PHONE_COL)):
             event = events[i]
             if event is not None:
                 digest = fast(raw)
                 events[i] = None if digest is None else event.replace(PHONE_SLOT, digest.encode(), 1)
-        for i, raw in _present(batch.column(3)):
+        for i, raw in _present(batch.column(_CUSTOM_COL)):
             event = events[i]
             if event is None:
                 continue
@@ -316,7 +331,8 @@ def compile_plan(sql: str, described: Sequence[tuple[str, str]], *, channel_id_p
     oks.append(" OR ".join(f"({p})" for p in identifiers) or "FALSE")
     if "line_uid" in cols and not channel_id_present:
         oks.append(f"NOT ({cols['line_uid'].present})")
-    extra: dict[str, str] = {"connector_ts": "NULL::BIGINT", "connector_phone": "NULL::VARCHAR"}
+    extra: dict[str, str] = {"connector_ts": "NULL::BIGINT", "connector_email": "NULL::VARCHAR",
+                             "connector_phone": "NULL::VARCHAR"}
     for c in cols.values():
         extra.update(c.extra)
     if custom is not None:
@@ -342,11 +358,11 @@ def compile_plan(sql: str, described: Sequence[tuple[str, str]], *, channel_id_p
     raw = [f"CAST({_ident(n)} AS VARCHAR) AS {_ident(n)}" if k in wide_ints else _ident(n)
            for k, n in enumerate(raw_columns)]
     built = ",\n  ".join([f"CASE WHEN connector_ok THEN {event} END AS connector_event",
-                          *LEADING[1:4], *raw])
+                          *LEADING[1:_UPPER], *raw])
     outer = ",\n  ".join([
-        *LEADING[:4],
+        *LEADING[:_UPPER],
         # to_json's upper-case \u00XX (see _lower_escapes); NULL, not false, when absent
-        f"CASE WHEN contains(connector_event, '\\u00') THEN TRUE END AS {LEADING[4]}",
+        f"CASE WHEN contains(connector_event, '\\u00') THEN TRUE END AS {LEADING[_UPPER]}",
         *(_ident(n) for n in raw_columns),
     ])
     # Three levels: the pieces and checks, the event, then what is read from the event.
