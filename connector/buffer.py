@@ -50,6 +50,7 @@ class BatchBuffer:
         self._write_pos = 0
         self._read_pos = 0
         self._final: Any = _NOTHING
+        self._getters = 0  # senders waiting in get(): with memory_batches=0, a direct hand-off
         self._cond = threading.Condition()
         self.spilled_batches = 0  # over the whole job
 
@@ -59,7 +60,8 @@ class BatchBuffer:
             full_since: float | None = None
             while not stop.is_set():
                 # Once anything is spilled, later batches follow it into the file: order holds.
-                if self._spilled == 0 and len(self._memory) < self._memory_batches:
+                if self._spilled == 0 and (len(self._memory) < self._memory_batches
+                                           or (not self._memory and self._getters)):
                     self._memory.append(batch)
                 else:
                     now = time.monotonic()
@@ -84,8 +86,13 @@ class BatchBuffer:
         """The oldest batch, else the final item; raises TimeoutError if nothing comes in time."""
         with self._cond:
             while not self._memory and not self._spilled and self._final is _NOTHING:
-                if not self._cond.wait(timeout):
-                    raise TimeoutError
+                self._getters += 1
+                self._cond.notify_all()  # a producer waiting for a taker may hand over now
+                try:
+                    if not self._cond.wait(timeout):
+                        raise TimeoutError
+                finally:
+                    self._getters -= 1
             if self._memory:
                 item: Any = self._memory.popleft()
             elif self._spilled:

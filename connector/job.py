@@ -29,7 +29,7 @@ from connector.source import Source, Stream
 # Encoded records waiting in memory between producer and sender, at most (beyond: spill file).
 MEMORY_RECORDS = 20_000
 # Arrow batches the engine may compute ahead of the encoder.
-PREFETCH_BATCHES = 4
+PREFETCH_BATCHES = 2
 
 
 class _Done:
@@ -106,10 +106,10 @@ class ExportJob:
         self._stop = threading.Event()
         # Set by the CLI's signal handler: an engine may turn the interrupt into its own error.
         self.interrupted = False
-        # Up to MEMORY_RECORDS records in memory, and at least one batch: two batches of 100,000
-        # events already hold ~130 MB.
+        # Up to MEMORY_RECORDS records wait in memory; a bigger batch (100,000 events hold
+        # ~65 MB) is handed straight to the sender, so at most two exist: built and in flight.
         self._buffer = BatchBuffer(
-            memory_batches=max(1, min(20, MEMORY_RECORDS // max(1, plugin.batch_size))))
+            memory_batches=min(20, MEMORY_RECORDS // max(1, plugin.batch_size)))
 
     # ------------------------------------------------------------------ public
     def run(self, sql: str) -> JobReport:

@@ -104,3 +104,14 @@ def test_range_list_extend_matches_row_by_row():
         for row in rows:
             slow.add(row)
         assert fast.as_list() == slow.as_list() and fast.count == slow.count == len(rows)
+
+
+def test_without_memory_slots_a_batch_is_handed_straight_to_a_waiting_sender():
+    buf, stop = BatchBuffer(memory_batches=0, spill_after=5), threading.Event()
+    got = []
+    taker = threading.Thread(target=lambda: got.append(buf.get(timeout=2)))
+    taker.start()
+    t0 = time.monotonic()
+    assert buf.put(batch(1), stop)  # the sender is waiting: no spill, no 5 s wait
+    taker.join(2)
+    assert time.monotonic() - t0 < 1 and got == [batch(1)] and buf.spilled_batches == 0

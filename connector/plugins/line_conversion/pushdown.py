@@ -3,9 +3,10 @@
 For every row the engine decides whether the row is *plainly valid*: each value has a shape whose
 outcome the SQL reproduces exactly (the same check, the same hash, the same JSON bytes as orjson,
 keys in the reference's order). For such a row it writes the whole event. Python then finishes
-what SQL cannot do exactly:
+what SQL cannot do exactly, or not as cheaply:
 - raw phone numbers (E.164 needs libphonenumber): the SQL leaves a placeholder byte where the
   hash goes, and the fast phone hasher fills it in;
+- raw email addresses, checked by the SQL, are hashed with hashlib into their placeholder;
 - custom_data: parsed, checked and re-serialised with orjson, as the reference does;
 - the timestamp window, which moves with the clock: checked per batch against the encoder's now.
 Every other row, and any row Python is not sure about, goes to the reference encoder, which also
@@ -84,6 +85,9 @@ def _present(arr: Any) -> Any:
         return enumerate(_values(arr))
     idx = pc.indices_nonzero(pc.is_valid(arr))
     return zip(_values(idx), _values(arr.take(idx)))
+
+
+# The plan's own columns, in front of the raw ones.
 LEADING = ("connector_event", "connector_ts", "connector_email", "connector_phone",
            "connector_custom", "connector_upper_escape")
 _EVENT, _TS, _EMAIL_COL, _PHONE_COL, _CUSTOM_COL, _UPPER = range(len(LEADING))
