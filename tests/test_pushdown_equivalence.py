@@ -235,3 +235,12 @@ def test_cli_pushdown_and_python_write_the_same_bodies(tmp_path: Any, sandbox: A
     assert reports["python"]["engine_encoded_rows"] == 0
     for r in reports.values():
         assert r["invalid_records"] == 1 and r["events_sent"] == 2499
+
+
+def test_only_letters_digits_underscore_dash_patterns_skip_json_escaping():
+    from connector.plugins.line_conversion.pushdown import _plain_pattern
+
+    assert _plain_pattern("[0-9a-zA-Z_-]{1,256}") and _plain_pattern("U[0-9a-f]{32}")
+    # a range can hide a quote or a backslash; `.` and negated classes match anything
+    for body in ("[ -~]+", "[+-~]", ".+", "[^a]+", 'a"b', "a b", "[a\\\\]"):
+        assert not _plain_pattern(body), body

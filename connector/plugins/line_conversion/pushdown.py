@@ -131,6 +131,19 @@ def _anchored(pattern: str) -> tuple[str, bool] | None:
     return body, full
 
 
+_SAFE_RANGE = re.compile(r"[a-z]-[a-z]|[A-Z]-[A-Z]|[0-9]-[0-9]")
+_SAFE_OUTSIDE = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-{},()|?+*")
+
+
+def _plain_pattern(body: str) -> bool:
+    """Whether every string the pattern fully matches is made of letters, digits, `_` and `-`
+    only, so that it needs no JSON escaping. Conservative: anything else says no."""
+    for cls in re.findall(r"\[([^\]]*)\]", body):
+        if cls.startswith("^") or set(_SAFE_RANGE.sub("", cls)) - set("_-"):
+            return False
+    return set(re.sub(r"\[[^\]]*\]", "", body)) <= _SAFE_OUTSIDE
+
+
 def _string_sql(rule: StringRule, s: str) -> tuple[list[str], bool] | None:
     """(SQL conditions that, all true, mean the check passes; whether JSON escaping may be needed)."""
     conds: list[str] = []
@@ -149,7 +162,7 @@ def _string_sql(rule: StringRule, s: str) -> tuple[list[str], bool] | None:
             return None
         body, full = anchored
         conds.append(f"{'regexp_full_match' if full else 'regexp_matches'}({s}, {_lit(body)})")
-        plain = plain or (full and re.search(r'[.\\"]|\[\^', body) is None)
+        plain = plain or (full and _plain_pattern(body))
     if rule.format_check is not None:
         if rule.format_check is not _is_ip:
             return None
