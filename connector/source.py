@@ -20,6 +20,9 @@ from connector.masking import mask_value
 DEFAULT_DATABASE_URL = "duckdb:///:memory:"
 DATABASE_URL_ENV = "CONNECTOR_DATABASE_URL"
 DEFAULT_PARTITION_ROWS = 5000
+# DuckDB's vector size: each Arrow batch is one chunk of the engine's work. Bigger batches held
+# ~40 MB more (1M rows, 100,000-event requests) for no speed.
+ARROW_BATCH_ROWS = 2048
 
 
 def database_url(cli_value: str | None) -> str:
@@ -174,7 +177,7 @@ class Source:
         return [(str(r[0]), str(r[1])) for r in rows]
 
     def stream_arrow(self, sql: str) -> Any:
-        """The query's result as Arrow record batches of at most `partition_rows` rows."""
+        """The query's result as Arrow record batches of at most ARROW_BATCH_ROWS rows."""
         return self._open(sql, self._arrow_batches)
 
     def _arrow_batches(self, result: Any) -> Iterator[Any]:
@@ -182,7 +185,7 @@ class Source:
             cursor = result.cursor
             # to_arrow_reader since DuckDB 1.4; fetch_record_batch before (deprecated since)
             reader = getattr(cursor, "to_arrow_reader", None) or cursor.fetch_record_batch
-            yield from reader(self.partition_rows)
+            yield from reader(ARROW_BATCH_ROWS)
         except Exception as exc:  # noqa: BLE001
             raise SourceError(f"query failed while reading rows: {_driver_message(exc)}") from None
 
