@@ -465,8 +465,10 @@ def test_coverage_mid_stream_source_error_accounting(sandbox, tmp_path):
     assert run.returncode == 1 and r["reason"] == "source_error"
     # How many whole batches came out before the error depends on how far ahead the engine
     # parsed (DuckDB reads the file in parallel): at least one, never the failing row's.
+    # Rows read after the last full request are reported failed, never lost or sent twice.
     sent = r["events_sent"]
-    assert r["rows_read"] == sent and sent % 5000 == 0 and 5000 <= sent <= 20000
+    assert sent % 5000 == 0 and 5000 <= sent <= 20000 and sent <= r["rows_read"] < 25000
+    assert r["failed_events"] == r["rows_read"] - sent and r["invalid_records"] == 0
     assert stored_keys(sandbox) == [f"k-{i}" for i in range(1, sent + 1)]
 
 
