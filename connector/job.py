@@ -16,7 +16,7 @@ import tempfile
 import threading
 from contextlib import ExitStack
 from dataclasses import dataclass
-from queue import Full, Queue
+from queue import Empty, Full, Queue
 from typing import IO, Any, Callable, Iterator, Sequence
 
 from connector.buffer import BatchBuffer
@@ -43,30 +43,37 @@ class _Failure:
 
 def prefetch(items: Iterator[Any], depth: int, stop: threading.Event) -> Iterator[Any]:
     """`items`, read ahead by a thread: the engine computes the next batches (without the GIL)
-    while this thread encodes the current one. Stops reading when `stop` is set."""
+    while this thread encodes the current one. Both sides give up once `stop` is set."""
     queue: Queue[Any] = Queue(maxsize=depth)
     end = object()
+
+    def offer(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                queue.put(item, timeout=0.1)
+                return True
+            except Full:
+                continue
+        return False
 
     def run() -> None:
         try:
             for item in items:
-                while not stop.is_set():
-                    try:
-                        queue.put(item, timeout=0.1)
-                        break
-                    except Full:
-                        continue
-                else:
+                if not offer(item):
                     return
         except BaseException as exc:  # noqa: BLE001 - re-raised in the reading thread
-            queue.put(_Failure(exc))
+            offer(_Failure(exc))
             return
-        queue.put(end)
+        offer(end)
 
-    reader = threading.Thread(target=run, name="connector-prefetch", daemon=True)
-    reader.start()
+    threading.Thread(target=run, name="connector-prefetch", daemon=True).start()
     while True:
-        item = queue.get()
+        try:
+            item = queue.get(timeout=0.1)
+        except Empty:
+            if stop.is_set():
+                return
+            continue
         if item is end:
             return
         if isinstance(item, _Failure):

@@ -165,10 +165,6 @@ class Source:
         """(name, type) of the query's columns without running it, or None if not available."""
         if self.dialect not in self.ARROW_DIALECTS:
             return None
-        try:
-            import pyarrow  # noqa: F401
-        except ImportError:
-            return None
         with self._connection() as conn:
             try:
                 rows = conn.exec_driver_sql(f"DESCRIBE SELECT * FROM (\n{sql}\n) AS q").fetchall()

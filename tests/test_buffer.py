@@ -115,3 +115,31 @@ def test_without_memory_slots_a_batch_is_handed_straight_to_a_waiting_sender():
     assert buf.put(batch(1), stop)  # the sender is waiting: no spill, no 5 s wait
     taker.join(2)
     assert time.monotonic() - t0 < 1 and got == [batch(1)] and buf.spilled_batches == 0
+
+
+def test_prefetch_reader_gives_up_on_stop_even_when_the_source_thread_left():
+    """The consumer must not wait forever once the job stops (the reading thread returns
+    without an end marker when it sees the stop flag)."""
+    from connector.job import prefetch
+
+    stop = threading.Event()
+
+    def slow():
+        yield 1
+        stop.set()  # the job stops while the engine computes the next batch
+        time.sleep(0.3)
+        yield 2
+
+    t0 = time.monotonic()
+    assert list(prefetch(slow(), 2, stop)) == [1]
+    assert time.monotonic() - t0 < 2
+
+    def failing():
+        yield 1
+        raise RuntimeError("engine error")
+
+    out = []
+    with pytest.raises(RuntimeError):
+        for item in prefetch(failing(), 2, threading.Event()):
+            out.append(item)
+    assert out == [1]

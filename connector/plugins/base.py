@@ -67,15 +67,14 @@ class RecordEncoder(ABC):
 class Pushdown(ABC):
     """An encoder compiled into the engine's SQL, so that the engine builds most records.
 
-    `sql` wraps the user's query. Its result has `leading` columns of the plugin's own, then the
-    raw `columns` the plugin reads. The runtime fetches it as Arrow record batches; for each batch
+    `sql` wraps the user's query. Its result has columns of the plugin's own, then the raw
+    `columns` the plugin reads. The runtime fetches it as Arrow record batches; for each batch
     `encode_batch` gives one record per row, or None where `encoder` (the reference, on the Python
     values `rows` returns) must decide, and name the error of an invalid row.
     """
 
     sql: str
     columns: list[str]
-    leading: int
     encoder: RecordEncoder
 
     @abstractmethod

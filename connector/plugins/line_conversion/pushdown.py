@@ -19,7 +19,6 @@ the standard way. tests/test_pushdown_equivalence.py checks the bytes against th
 """
 from __future__ import annotations
 
-import hashlib
 import re
 import time
 from dataclasses import dataclass
@@ -46,7 +45,7 @@ from .fields import (
     _is_ip,
     timestamp_seconds,
 )
-from .hashing import _EMAIL, _HEX64, make_fast_phone_hasher
+from .hashing import _EMAIL, _HEX64, make_fast_phone_hasher, sha256_hex
 from .transform import LineEventEncoder, parse_custom
 
 # HUGEINT travels as text (Arrow would make it a decimal) and is turned back into an int.
@@ -66,7 +65,6 @@ _UPPER_ESCAPE = re.compile(rb"\\(?:u00[0-9A-F]{2}|.)")
 # only escaped, so these bytes are unique.
 PHONE_SLOT = b"\x01"
 EMAIL_SLOT = b"\x02"
-_sha256 = hashlib.sha256
 
 _BINARY = pa.binary()
 _CUSTOM_KEY = b',"' + CUSTOM_SECTION.encode() + b'":'
@@ -265,7 +263,6 @@ class DuckDBPushdown(Pushdown):
                  encoder: LineEventEncoder, default_phone_region: str | None) -> None:
         self.sql = sql
         self.columns = raw_columns  # what follows the LEADING columns, for the reference
-        self.leading = len(LEADING)
         self.encoder = encoder
         self._wide_ints = wide_ints  # positions in raw_columns sent as text
         self._phone = make_fast_phone_hasher(default_phone_region)
@@ -285,8 +282,7 @@ class DuckDBPushdown(Pushdown):
         for i, raw in _present(batch.column(_EMAIL_COL)):
             event = events[i]
             if event is not None:
-                digest = _sha256(raw.strip().lower().encode()).hexdigest().encode()
-                events[i] = event.replace(EMAIL_SLOT, digest, 1)
+                events[i] = event.replace(EMAIL_SLOT, sha256_hex(raw.strip().lower()).encode(), 1)
         fast = self._phone
         for i, raw in _present(batch.column(_PHONE_COL)):
             event = events[i]
@@ -309,7 +305,8 @@ class DuckDBPushdown(Pushdown):
     def rows(self, batch: Any, indices: list[int]) -> list[tuple[Any, ...]]:
         """The raw rows at `indices`, as Python values, for the reference encoder."""
         picked = batch.take(indices)
-        cols = [picked.column(self.leading + k).to_pylist() for k in range(len(self.columns))]
+        first = len(LEADING)
+        cols = [picked.column(first + k).to_pylist() for k in range(len(self.columns))]
         for k in self._wide_ints:
             cols[k] = [None if x is None else int(x) for x in cols[k]]
         return list(zip(*cols))
