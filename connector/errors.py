@@ -1,4 +1,5 @@
-"""Exceptions that name conditions; the CLI maps them to exit statuses."""
+"""Exceptions that name conditions. Each carries the exit status and the report `reason` it
+stands for, so callers never derive either from a class name."""
 from __future__ import annotations
 
 
@@ -6,17 +7,29 @@ class ConnectorError(Exception):
     """Base of every error the runtime reports without a traceback."""
 
     exit_code = 1
+    reason = "error"
 
 
 class ConfigError(ConnectorError):
-    """Bad usage or configuration, found before any query runs (exit 2)."""
+    """Bad usage or configuration, found before anything is sent (exit 2)."""
 
     exit_code = 2
+    reason = "config_error"
 
 
 class SourceError(ConnectorError):
     """The query could not be run or read (exit 1)."""
 
+    reason = "source_error"
 
-class SendError(ConnectorError):
-    """Sending failed beyond retries, or the API refused the credentials (exit 1)."""
+
+class InvalidRecordsError(ConnectorError):
+    """Strict mode (`ignore_invalid_records` false) found invalid rows: nothing was sent."""
+
+    reason = "invalid_records"
+
+
+class Cancelled(ConnectorError):
+    """The run was cancelled through its CancelToken (Ctrl-C, SIGTERM, a scheduler's stop)."""
+
+    reason = "interrupted"

@@ -1,8 +1,10 @@
-"""Parse and validate `--result` values.
+"""Parse and validate every form of the output configuration (`--result`).
 
 A result is a JSON object (or `@path` to a JSON file). String values written `${NAME}` are read
 from the environment, so tokens never need to be on a command line. The object is checked against
-`schemas/<type>.json` before anything runs, and defaults are filled in from the same schema.
+the output's JSON Schema (each output ships its own; the LINE output's is
+`schemas/line_conversion.json`) before anything runs, and defaults are filled in from the same
+schema.
 """
 from __future__ import annotations
 
@@ -15,8 +17,11 @@ from typing import Any, Mapping
 import jsonschema
 
 from connector.errors import ConfigError
+from connector.masking import Redactor
+from connector.outputs import OutputPlugin, load_output
 
-__all__ = ["parse_result", "expand_env", "validate", "secret_keys", "apply_defaults"]
+__all__ = ["parse_result", "expand_env", "validate", "secret_keys", "apply_defaults",
+           "build_output"]
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -119,3 +124,20 @@ def apply_defaults(config: Mapping[str, Any], schema: Mapping[str, Any]) -> dict
     out = {k: p["default"] for k, p in schema.get("properties", {}).items() if "default" in p}
     out.update(config)
     return out
+
+
+def build_output(raw: Mapping[str, Any], redactor: Redactor) -> OutputPlugin:
+    """A parsed result object → the validated, defaulted output (ConfigError on any problem).
+    Its secrets are added to `redactor`, literal ones before `${NAME}` expansion can fail."""
+    plugin_cls = load_output(raw.get("type"))
+    schema = plugin_cls.schema()
+    secrets = secret_keys(schema)
+    for key in secrets:
+        if isinstance(raw.get(key), str):
+            redactor.add(raw[key])
+    config = expand_env(raw)
+    for key in secrets:
+        if isinstance(config.get(key), str):
+            redactor.add(config[key])
+    validate(config, schema)
+    return plugin_cls(apply_defaults(config, schema))

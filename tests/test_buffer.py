@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from connector.buffer import BatchBuffer
-from connector.plugins.base import Batch
+from connector.pipeline.buffer import BatchBuffer
+from connector.records import Batch
 
 
 def batch(i: int, n: int = 3) -> Batch:
@@ -73,7 +73,7 @@ def test_get_times_out_when_empty():
 def test_json_array_body_slices_match_the_joined_array():
     import json
 
-    from connector.plugins.line_conversion.client import JsonArrayBody
+    from connector.delivery import JsonArrayBody
 
     for records in ([], [b'{"a":1}'], [b'{"a":%d,"pad":"%s"}' % (i, b"x" * (i % 900))
                                         for i in range(3000)]):
@@ -89,7 +89,7 @@ def test_json_array_body_slices_match_the_joined_array():
 def test_range_list_extend_matches_row_by_row():
     import random
 
-    from connector.ranges import RangeList
+    from connector.report.ranges import RangeList
 
     rnd = random.Random(5)
     for _ in range(200):
@@ -120,7 +120,7 @@ def test_without_memory_slots_a_batch_is_handed_straight_to_a_waiting_sender():
 def test_prefetch_reader_gives_up_on_stop_even_when_the_source_thread_left():
     """The consumer must not wait forever once the job stops (the reading thread returns
     without an end marker when it sees the stop flag)."""
-    from connector.job import prefetch
+    from connector.pipeline.prefetch import prefetch
 
     stop = threading.Event()
 

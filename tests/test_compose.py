@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from conftest import run_cli
+from helpers import run_cli
 from trino_server import trino_url
 
 REPO = Path(__file__).resolve().parents[1]

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 import result_url
-from connector import cli
+from connector import api, cli
 from connector.errors import ConfigError
 from connector.masking import Redactor
-from connector.plugins import load_output
-from connector.plugins.line_conversion import LineConversionOutput
+from connector.outputs import load_output
+from connector.outputs.line_conversion import LineConversionOutput
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA: dict[str, Any] = json.loads((REPO / "schemas" / "line_conversion.json").read_text("utf-8"))
@@ -39,7 +39,7 @@ def error_of(cfg: dict[str, Any]) -> str:
 
 def build(cfg: dict[str, Any] | str) -> LineConversionOutput:
     text = cfg if isinstance(cfg, str) else json.dumps(cfg)
-    return cli.build_plugin(text, Redactor())  # type: ignore[return-value]
+    return result_url.build_output(result_url.parse_result(text), Redactor())  # type: ignore[return-value]
 
 
 # --------------------------------------------------------------------------- schema vs spec
@@ -399,7 +399,7 @@ def no_source(monkeypatch):
     def boom(*_a: Any, **_k: Any) -> None:
         raise AssertionError("the query source was opened despite a configuration error")
 
-    monkeypatch.setattr(cli, "Source", boom)
+    monkeypatch.setattr(api, "Source", boom)
 
 
 BAD_CONFIGS = {

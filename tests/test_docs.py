@@ -1,9 +1,9 @@
 """Generated documentation covers every parameter and every column (connector/docs.py)."""
 from __future__ import annotations
 
-from connector import docs
-from connector.plugins.line_conversion import LineConversionOutput
-from connector.plugins.line_conversion.fields import CUSTOM_COLUMN, CUSTOM_KEYS, FIELDS
+from connector.cli import docs
+from connector.outputs.line_conversion import LineConversionOutput
+from connector.outputs.line_conversion.fields import CUSTOM_COLUMN, CUSTOM_KEYS, FIELDS
 
 
 def sections() -> dict[str, str]:

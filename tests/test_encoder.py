@@ -13,13 +13,15 @@ from typing import Any
 import orjson
 import pytest
 
-from connector.plugins.line_conversion.fields import (
+from helpers import line_columns
+from connector.outputs.line_conversion.fields import (
     FIELDS,
     REQUIRED_COLUMNS,
     FieldError,
     check_wire_event,
 )
-from connector.plugins.line_conversion.transform import LineEventEncoder, parse_custom
+from connector.outputs.line_conversion.encoders import LineEventEncoder
+from connector.outputs.line_conversion.custom import parse_custom
 
 NOW = 1_735_689_600
 EMAIL_HASH = "b6ebd83922edfa96b0ff9166a958badcc230dd68d2315ddfea22f20eaf05994a"
@@ -39,7 +41,7 @@ BASE = {
 def make(values: dict[str, Any], *, channel: bool = False, test_flag: bool = False,
          region: str | None = None) -> tuple[LineEventEncoder, tuple]:
     cols = list(values)
-    enc = LineEventEncoder(cols, channel_id_present=channel, test_flag=test_flag,
+    enc = LineEventEncoder(line_columns(cols), channel_id_present=channel, test_flag=test_flag,
                            default_phone_region=region, clock=lambda: NOW)
     return enc, tuple(values.values())
 
@@ -239,7 +241,7 @@ def test_timestamp_window_uses_the_clock():
 def test_refresh_clock():
     ticks = iter([NOW, NOW + 200 * 86400])
     values = dict(BASE)
-    enc = LineEventEncoder(list(values), channel_id_present=False, test_flag=False,
+    enc = LineEventEncoder(line_columns(list(values)), channel_id_present=False, test_flag=False,
                            default_phone_region=None, clock=lambda: next(ticks))
     enc.build(tuple(values.values()))
     enc.refresh_clock()
@@ -368,7 +370,7 @@ def test_parse_custom_direct():
 
 def test_many_rows_pass_the_sandbox_check():
     cols = list(full_row())
-    enc = LineEventEncoder(cols, channel_id_present=True, test_flag=True,
+    enc = LineEventEncoder(line_columns(cols), channel_id_present=True, test_flag=True,
                            default_phone_region="JP", clock=lambda: NOW)
     n = 0
     for i in range(200):

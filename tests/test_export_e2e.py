@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import TAG, TOKEN, check_equation, now_s, result_config, run_cli, write_csv
+from helpers import TAG, TOKEN, check_equation, now_s, result_config, run_cli, write_csv
 
 
 def sha(text: str) -> str:
@@ -135,7 +135,7 @@ def test_429_honours_retry_after(sandbox, tmp_path):
 
 
 def test_401_fails_at_once(tmp_path):
-    from connector.sandbox import run_sandbox
+    from connector.outputs.line_conversion.sandbox import run_sandbox
 
     with run_sandbox(tags={TAG: "the-right-token"}) as sb:
         run = run_cli(tmp_path, generated_sql(2500), result_config(sb, max_retry=5))
@@ -256,7 +256,7 @@ def test_interrupt_writes_report_and_exits_1(sandbox, tmp_path):
 
 
 def test_token_never_leaks(tmp_path):
-    from connector.sandbox import run_sandbox
+    from connector.outputs.line_conversion.sandbox import run_sandbox
 
     # A token on the command line (not from the environment), through several failure paths.
     with run_sandbox(tags={TAG: "other"}) as sb:

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from connector.plugins.line_conversion import fields as F
-from connector.plugins.line_conversion.fields import (
+from connector.outputs.line_conversion import fields as F
+from connector.outputs.line_conversion.fields import (
     BY_COLUMN,
     CUSTOM_BY_KEY,
     CUSTOM_KEYS,

@@ -6,15 +6,16 @@ import hashlib
 import orjson
 import pytest
 
-from connector.plugins.line_conversion.fields import BY_COLUMN, FieldError
-from connector.plugins.line_conversion.hashing import (
+from helpers import line_columns
+from connector.outputs.line_conversion.fields import BY_COLUMN, FieldError
+from connector.outputs.line_conversion.hashing import (
     hash_email,
     make_phone_hasher,
     make_phone_normaliser,
     normalise_email,
     sha256_hex,
 )
-from connector.plugins.line_conversion.transform import LineEventEncoder
+from connector.outputs.line_conversion.encoders import LineEventEncoder
 
 EMAIL_RAW = " Taro.Yamada@Example.com "
 EMAIL_HASH = "b6ebd83922edfa96b0ff9166a958badcc230dd68d2315ddfea22f20eaf05994a"
@@ -166,7 +167,7 @@ def test_phone_reasons_never_contain_value():
 
 def _encode(email=None, phone=None, region=None) -> dict:
     cols = ["deduplication_key", "event_type", "source_type", "event_timestamp", "email", "phone"]
-    enc = LineEventEncoder(cols, channel_id_present=False, test_flag=False,
+    enc = LineEventEncoder(line_columns(cols), channel_id_present=False, test_flag=False,
                            default_phone_region=region, clock=lambda: NOW)
     return orjson.loads(enc.encode(("k1", "conversion", "web", NOW, email, phone)))
 

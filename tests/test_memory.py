@@ -5,7 +5,7 @@ Not a timed test: it checks that the exporter's peak RSS does not grow with the 
 """
 from __future__ import annotations
 
-from conftest import now_s, result_config, run_cli_peak_rss
+from helpers import now_s, result_config, run_cli_peak_rss
 
 
 def _export(tmp_path, sandbox, rows: int) -> tuple[dict, int]:

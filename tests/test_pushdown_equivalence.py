@@ -1,7 +1,7 @@
 """The events DuckDB builds (pushdown.py) must be byte-identical to the reference encoder's.
 
 Every query runs twice on a real DuckDB: once through the standard path (SQLAlchemy rows, then
-`encode_reference` per row) and once compiled by `compile_plan` (Arrow batches, `encode_all`).
+`encode_reference` per row) and once compiled by `compile_pushdown` (Arrow batches, `encode_all`).
 For every row both must give the same bytes, or the same invalid column, rule and reason. The
 data: the benchmark's generator (~2% invalid rows of six kinds), the fast-path edge cases, typed
 columns, and cases aimed at the SQL: JSON escaping of every control character, multi-byte text
@@ -16,12 +16,12 @@ import time
 from typing import Any
 
 import pytest
-from conftest import result_config, run_cli, write_csv
-from test_fastpath_equivalence import EDGE_SQL, N_GENERATED, _bench_module, _fetch, _outcome
+from bench.datagen import generate, query_sql
+from helpers import EDGE_SQL, N_GENERATED, fetch_rows, outcome, line_binding, line_columns, result_config, run_cli, write_csv
 
-from connector.plugins.line_conversion import fields
-from connector.plugins.line_conversion.pushdown import _lower_escapes, compile_plan
-from connector.plugins.line_conversion.transform import LineEventEncoder
+from connector.outputs.line_conversion import fields, rules
+from connector.outputs.line_conversion.encoders.pushdown import _lower_escapes, compile_pushdown
+from connector.outputs.line_conversion.encoders import LineEventEncoder
 from connector.source import Source
 
 NOW = 1_790_000_000
@@ -92,26 +92,26 @@ def _pushdown(url: str, sql: str, now: float, **kw: Any) -> tuple[list[Any], int
     try:
         described = src.describe(sql)
         assert described is not None
-        plan = compile_plan(sql, described, clock=lambda: now, **kw)
+        plan = compile_pushdown(sql, line_binding([n for n, _ in described],
+                                                  [t for _, t in described]),
+                                clock=lambda: now, **kw)
         assert plan is not None, "the plan declined columns it supports"
         out: list[Any] = []
-        engine = 0
         with src.stream_arrow(plan.sql) as stream:
             for batch in stream.partitions:
-                records, by_engine, invalid = plan.encode_all(batch)
-                engine += by_engine
+                records, invalid = plan.encode_all(batch)
                 bad = {i: err for i, err, _ in invalid}
                 out.extend(("invalid", bad[i].column, bad[i].rule, bad[i].reason) if i in bad
                            else records[i] for i in range(len(records)))
-        return out, engine
+        return out, plan.engine_rows
     finally:
         src.dispose()
 
 
 def _reference(url: str, sql: str, now: float, **kw: Any) -> list[Any]:
-    cols, rows = _fetch(url, sql)
-    enc = LineEventEncoder(cols, clock=lambda: now, fast=False, **kw)
-    return [_outcome(enc.encode_reference, row) for row in rows]
+    cols, rows = fetch_rows(url, sql)
+    enc = LineEventEncoder(line_columns(cols), clock=lambda: now, fast=False, **kw)
+    return [outcome(enc.encode_reference, row) for row in rows]
 
 
 def _compare(url: str, sql: str, now: float, **kw: Any) -> tuple[int, int, int]:
@@ -130,10 +130,9 @@ KW = [dict(channel_id_present=True, test_flag=False, default_phone_region=None),
 
 @pytest.fixture(scope="module")
 def generated_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    bench = _bench_module()
     db = tmp_path_factory.mktemp("pushdown") / "events.duckdb"
-    bench.generate(db, N_GENERATED)
-    return f"duckdb:///{db}", bench.query_sql()
+    generate(db, N_GENERATED)
+    return f"duckdb:///{db}", query_sql()
 
 
 @pytest.mark.parametrize("kw", KW)
@@ -172,7 +171,8 @@ def test_unsupported_types_decline_the_plan() -> None:
         described = src.describe(f"{base}, {extra}")
         src.dispose()
         assert described is not None
-        assert compile_plan(base, described, **KW[0]) is None, extra
+        binding = line_binding([n for n, _ in described], [t for _, t in described])
+        assert compile_pushdown(base, binding, **KW[0]) is None, extra
 
 
 def test_ip_sql_patterns_accept_only_addresses() -> None:
@@ -192,9 +192,9 @@ def test_ip_sql_patterns_accept_only_addresses() -> None:
     matched = con.execute(
         "SELECT s FROM v WHERE CASE WHEN contains(s, ':') THEN regexp_full_match(s, ?) "
         "ELSE regexp_full_match(s, ?) END",
-        [fields.IPV6_PLAIN_PATTERN, fields.IPV4_PLAIN_PATTERN]).fetchall()
+        [rules.IPV6_PLAIN_PATTERN, rules.IPV4_PLAIN_PATTERN]).fetchall()
     taken = {s for (s,) in matched}
-    assert all(fields._is_ip(s) for s in taken), [s for s in taken if not fields._is_ip(s)][:5]
+    assert all(rules.is_ip(s) for s in taken), [s for s in taken if not rules.is_ip(s)][:5]
     assert {"::", "::1", "1::", "2001:db8::1", "1:2:3:4:5:6:7:8", "10.0.0.1"} <= taken
     assert len(taken) > 1000
 
@@ -238,7 +238,7 @@ def test_cli_pushdown_and_python_write_the_same_bodies(tmp_path: Any, sandbox: A
 
 
 def test_only_letters_digits_underscore_dash_patterns_skip_json_escaping():
-    from connector.plugins.line_conversion.pushdown import _plain_pattern
+    from connector.outputs.line_conversion.encoders.pushdown import _plain_pattern
 
     assert _plain_pattern("[0-9a-zA-Z_-]{1,256}") and _plain_pattern("U[0-9a-f]{32}")
     # a range can hide a quote or a backslash; `.` and negated classes match anything

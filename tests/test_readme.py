@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from connector.docs import render_into
+from connector.cli.docs import render_into
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 CI_RUN = Path(__file__).resolve().parents[1] / ".ci" / "run"

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from conftest import TAG, TOKEN, check_equation, now_s, result_config, run_cli, write_csv
+from helpers import TAG, TOKEN, check_equation, now_s, result_config, run_cli, write_csv
 
 PY = sys.executable
 LEAK_EMAIL = "taro.leak@example.com"
@@ -367,7 +367,7 @@ def test_bug_single_event_413_aborts_the_whole_job(tmp_path):
     limit in the field table) stops the job and every later row ends `failed`. A single event the
     server will never take is a rejection, like a lone 400. Expected: 1 rejected, the other
     2499 delivered."""
-    from connector.sandbox import run_sandbox
+    from connector.outputs.line_conversion.sandbox import run_sandbox
 
     big_ua = "x" * 60_000
     sql = gen_sql(2500, extra=f", CASE WHEN i = 10 THEN '{big_ua}' END AS user_agent")
@@ -421,11 +421,7 @@ def test_bug_report_memory_grows_with_interleaved_invalid_rows(tmp_path):
     means GBs. Measured here after a real ExportJob on DuckDB (dry-run sink): the report object
     after 100k alternating rows. Expected: a few MiB at most, independent of the row count.
     Actual: ~10 MiB, growing linearly."""
-    from connector.cli import build_plugin
-    from connector.job import ExportJob
-    from connector.masking import Redactor
-    from connector.report import JobReport
-    from connector.source import Source
+    from connector import ExportSpec, run_export
 
     n = 100_000
     sql = f"""
@@ -435,13 +431,9 @@ def test_bug_report_memory_grows_with_interleaved_invalid_rows(tmp_path):
                'u' || i || '@example.com' AS email
         FROM range(1, {n + 1}) t(i)
     """
-    plugin = build_plugin(json.dumps(result_config(None, access_token="x-token-123")), Redactor())
-    source = Source("duckdb:///:memory:")
-    report = JobReport(output_type="line_conversion", destination="x", dry_run=True)
-    try:
-        ExportJob(plugin, source, report, dry_run_path=str(tmp_path / "out.jsonl")).run(sql)
-    finally:
-        source.dispose()
+    report = run_export(ExportSpec(
+        query=sql, output=result_config(None, access_token="x-token-123"),
+        database_url="duckdb:///:memory:", dry_run_path=str(tmp_path / "out.jsonl")))
     assert report.invalid_records == n // 2 and report.events_sent == n // 2
     size = _deep_size(report)
     assert size < 4 * 2**20, f"the report holds {size / 2**20:.1f} MiB after {n} rows"
@@ -512,7 +504,7 @@ def test_coverage_sigterm_during_retry_wait(sandbox, tmp_path):
 def test_coverage_strict_mode_with_401(tmp_path):
     """coverage (P2). Strict mode, all rows valid, wrong token: one request, no retry, every row
     failed, equation holds, exit 1."""
-    from connector.sandbox import run_sandbox
+    from connector.outputs.line_conversion.sandbox import run_sandbox
 
     with run_sandbox(tags={TAG: "right-token"}) as sb:
         run = run_cli(tmp_path, gen_sql(1500),

@@ -13,9 +13,9 @@ import httpx
 import orjson
 import pytest
 
-from connector.sandbox import SandboxState, run_sandbox
-from connector.sandbox import cli as sandbox_cli
-from connector.sandbox import state as sandbox_state
+from connector.outputs.line_conversion.sandbox import SandboxState, run_sandbox
+from connector.outputs.line_conversion.sandbox import cli as sandbox_cli
+from connector.outputs.line_conversion.sandbox import state as sandbox_state
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -536,7 +536,7 @@ def test_cli_help_lists_every_option(capsys):
 
 
 def test_cli_module_help_subprocess():
-    r = subprocess.run([sys.executable, "-m", "connector.sandbox.cli", "--help"],
+    r = subprocess.run([sys.executable, "-m", "connector.outputs.line_conversion.sandbox.cli", "--help"],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 0
     for option in ("--host", "--port", "--tag", "--data-dir", "--fault", "--max-body-bytes"):
@@ -554,7 +554,7 @@ def test_cli_rejects_bad_arguments(argv, capsys):
 def test_cli_serves_and_never_prints_tokens(tmp_path, client):
     env = {**os.environ, "SANDBOX_TEST_TOKEN": "env-s3cret-token"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "connector.sandbox.cli", "--port", "0",
+        [sys.executable, "-m", "connector.outputs.line_conversion.sandbox.cli", "--port", "0",
          "--tag", f"{TAG}={TOKEN}", "--tag", f"{TAG2}=env:SANDBOX_TEST_TOKEN",
          "--data-dir", str(tmp_path), "--fault", '{"status": 503}', "--max-body-bytes", "100000"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)

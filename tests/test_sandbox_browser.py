@@ -13,7 +13,7 @@ import httpx
 import orjson
 import pytest
 
-from connector.sandbox import run_sandbox
+from connector.outputs.line_conversion.sandbox import run_sandbox
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from connector.sharding import parse_shard, shard_of
+from connector.source.sharding import parse_shard, shard_of
 from connector.errors import ConfigError
-from conftest import result_config, run_cli
+from helpers import result_config, run_cli
 from test_export_e2e import generated_sql
 
 

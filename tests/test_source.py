@@ -6,7 +6,7 @@ import socket
 import pytest
 
 from connector.source import safe_url, url_secrets
-from conftest import result_config, run_cli
+from helpers import result_config, run_cli
 
 
 def _closed_port() -> int:

@@ -16,8 +16,8 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from connector.sharding import shard_of
-from conftest import TAG, TOKEN, now_s, result_config, run_cli, run_cli_peak_rss
+from connector.source.sharding import shard_of
+from helpers import TAG, TOKEN, now_s, result_config, run_cli, run_cli_peak_rss
 from trino_server import trino_url
 
 pytestmark = pytest.mark.trino
@@ -136,7 +136,7 @@ LONG_QUERY = """
 
 
 def test_send_failure_cancels_the_trino_query(tmp_path, trino, trino_engine):
-    from connector.sandbox import run_sandbox
+    from connector.outputs.line_conversion.sandbox import run_sandbox
 
     source = f"connector-test-{uuid.uuid4().hex[:8]}"
     with run_sandbox(tags={TAG: "another-token"}) as sb:  # 401: the export aborts

@@ -1,0 +1,1 @@
+"""Reproducible benchmarks (scripts that print their figures) and their data generator."""

@@ -1,0 +1,157 @@
+"""`connector QUERY_FILE --result RESULT ...`: one export, run through `run_export`.
+
+Exit status: 0 success, 1 the job failed, 2 bad usage or configuration (before anything is sent).
+"""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import result_url
+from connector.api import ExportObserver, ExportSpec, run_export
+from connector.cancel import CancelToken
+from connector.errors import ConfigError, ConnectorError
+from connector.report import JobReport, Progress
+from connector.source import DATABASE_URL_ENV, DEFAULT_DATABASE_URL, parse_shard
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse echoes unrecognised arguments; an unquoted --result would print its token."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        if message.startswith("unrecognized arguments"):
+            message = ("unrecognized arguments (not shown: they may hold a token); quote the "
+                       "--result JSON as one argument, or use --result @file.json")
+        super().error(message)
+
+
+def build_parser(commands: Sequence[str] = ()) -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="connector",
+        description="Run a SQL query and export every result row to a conversion API. "
+                    f"Other commands: {', '.join(commands)} (connector COMMAND --help).",
+        epilog="Exit status: 0 success; 1 the job failed (query error, send failure, invalid rows "
+               "in strict mode, events rejected or not accepted); 2 bad usage or configuration.",
+    )
+    p.add_argument("query_file", metavar="QUERY_FILE", help="SQL file to run, or - for stdin")
+    p.add_argument("--result", required=True, metavar="RESULT",
+                   help='output settings as a JSON object, or @path to a JSON file, e.g. '
+                        '\'{"type":"<output type>", ..., "access_token":"${TOKEN}"}\' '
+                        "(connector outputs lists the types and their parameters). "
+                        "String values written ${NAME} are read from the environment.")
+    p.add_argument("--database", metavar="URL",
+                   help=f"SQLAlchemy database URL (default: ${DATABASE_URL_ENV}, else "
+                        f"{DEFAULT_DATABASE_URL}: an embedded DuckDB that reads CSV, Parquet and "
+                        "JSON files, e.g. SELECT ... FROM 'events.csv'). ${NAME} is read from "
+                        "the environment, e.g. trino://me:${TRINO_PASSWORD}@host:443/hive/web")
+    p.add_argument("--report-file", metavar="PATH", help="write the job report as JSON to PATH")
+    p.add_argument("--dry-run", metavar="PATH",
+                   help="send nothing; write the exact request bodies to PATH, one JSON array per line")
+    p.add_argument("--quiet", action="store_true", help="print only errors")
+    p.add_argument("--shard", metavar="K/N",
+                   help="export only shard K of N (0 <= K < N): rows whose key (the output's "
+                        "per-event key) hashes to K, computed by the engine. N processes with "
+                        "K = 0..N-1 export every row exactly once")
+    p.add_argument("--no-pushdown", action="store_true",
+                   help="encode every row in Python instead of letting the engine build the "
+                        "records (same output, slower; for comparison and debugging)")
+    return p
+
+
+def read_query(path: str) -> str:
+    try:
+        sql = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read query file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"query file {path} is not UTF-8 text") from None
+    sql = sql.strip().rstrip(";").strip()
+    if not sql:
+        raise ConfigError(f"query file {path} is empty")
+    return sql
+
+
+def error(message: str) -> None:
+    print(f"connector: error: {message}", file=sys.stderr, flush=True)
+
+
+class ConsoleObserver(ExportObserver):
+    """Progress on stderr while the run goes: a live line on a terminal, log lines elsewhere."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.progress: Progress | None = None
+
+    def started(self, report: JobReport) -> None:
+        self.progress = Progress(report, enabled=not self.quiet, redact=report.redact)
+        self.progress.__enter__()
+
+    def warning(self, message: str) -> None:
+        if self.progress is not None:
+            self.progress.message(f"connector: warning: {message}")
+
+    def finished(self, report: JobReport) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.__exit__(None, None, None)
+            self.progress = None
+
+
+def run_in_console(spec: ExportSpec, quiet: bool = False) -> int:
+    """Run `spec` with progress, the summary and the exit status of the export command.
+
+    SIGINT and SIGTERM (how Kubernetes and most schedulers stop a job) cancel the run: requests
+    in flight are abandoned, the report is written and the exit status is 1. A second signal
+    stops at once.
+    """
+    cancel = CancelToken()
+    observer = ConsoleObserver(quiet)
+
+    def interrupt(signum: int, frame: Any) -> None:
+        if cancel.cancelled:
+            raise KeyboardInterrupt
+        cancel.cancel()
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        report = run_export(spec, cancel, observer)
+    except ConnectorError as exc:
+        error(str(exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        error("interrupted")
+        return 1
+    finally:
+        observer.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if report.reason == ConfigError.reason:
+        error(report.error or "configuration error")
+        return ConfigError.exit_code
+    success = report.status == "success"
+    if not (success and quiet):  # --quiet hides only a successful summary
+        print(report.redact(report.summary()), file=sys.stderr)
+    return 0 if success else 1
+
+
+def main(argv: Sequence[str], commands: Sequence[str] = ()) -> int:
+    args = build_parser(commands).parse_args(argv)
+    try:
+        spec = ExportSpec(
+            query=read_query(args.query_file),
+            output=result_url.parse_result(args.result),
+            database_url=args.database,
+            shard=parse_shard(args.shard) if args.shard else None,
+            dry_run_path=args.dry_run,
+            report_path=args.report_file,
+            pushdown=not args.no_pushdown,
+        )
+    except ConfigError as exc:
+        error(str(exc))
+        return ConfigError.exit_code
+    return run_in_console(spec, quiet=args.quiet)

@@ -1,0 +1,14 @@
+"""The delivery stage: sinks that take batches and report each batch's outcome.
+
+`HttpBatchDelivery` is the generic HTTP delivery an output configures (URL, headers, a response
+classifier, retry policy); `DryRunSink` writes the bodies instead of sending them.
+"""
+from .body import JsonArrayBody
+from .dryrun import DryRunSink
+from .http import HttpBatchDelivery, RetryableResponse, Verdict, describe_failure
+from .retry import RetryPolicy, parse_retry_after, retry_waits
+from .sink import OutcomeCallback, Sink
+
+__all__ = ["DryRunSink", "HttpBatchDelivery", "JsonArrayBody", "OutcomeCallback",
+           "RetryPolicy", "RetryableResponse", "Sink", "Verdict", "describe_failure",
+           "parse_retry_after", "retry_waits"]

@@ -1,0 +1,189 @@
+"""Helpers shared by the tests: the real CLI as a subprocess, result settings for the sandbox,
+the report's invariant, small data builders, and column bindings for encoder tests."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from connector.mapping import ColumnBinding, bind_columns
+from connector.outputs.base import InvalidRecord
+from connector.source import Source
+from connector.outputs.line_conversion.fields import KNOWN_COLUMNS
+
+REPO = Path(__file__).resolve().parents[1]
+TAG = "0b5c6a3e-2f4d-4c1a-9e7b-5d8f1a2b3c4d"
+TOKEN = "tok-SECRET-7f3a9c1e5b"  # any leak of this string in output is a bug
+
+
+@dataclass
+class CliRun:
+    returncode: int
+    stdout: str
+    stderr: str
+    report: dict[str, Any] | None
+    elapsed: float
+
+    def assert_no_secret(self, *secrets: str) -> None:
+        blob = self.stdout + self.stderr + json.dumps(self.report or {})
+        for s in (TOKEN, *secrets):
+            assert s not in blob, f"secret {s[:3]}... leaked into output"
+
+
+def check_equation(report: dict[str, Any]) -> None:
+    assert report["rows_read"] == (report["events_sent"] + report["invalid_records"]
+                                   + report["rejected_events"] + report["failed_events"]), report
+
+
+def result_config(sandbox: Any = None, **overrides: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {"type": "line_conversion", "line_tag_id": TAG,
+                              "access_token": "${TEST_LINE_TOKEN}", "initial_retry_wait": 1}
+    if sandbox is not None:
+        config["endpoint"] = sandbox.url
+    config.update(overrides)
+    return config
+
+
+def run_cli(tmp_path: Path, sql: str, config: dict[str, Any], *extra: str,
+            env: dict[str, str] | None = None, timeout: float = 300) -> CliRun:
+    query = tmp_path / f"q-{uuid.uuid4().hex[:8]}.sql"
+    query.write_text(sql)
+    report_path = tmp_path / f"report-{uuid.uuid4().hex[:8]}.json"
+    full_env = {k: v for k, v in os.environ.items() if k != "CONNECTOR_DATABASE_URL"}
+    full_env.update({"TEST_LINE_TOKEN": TOKEN, **(env or {})})
+    start = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "connector", str(query), "--result", json.dumps(config),
+         "--report-file", str(report_path), *extra],
+        capture_output=True, text=True, env=full_env, cwd=tmp_path, timeout=timeout,
+    )
+    elapsed = time.monotonic() - start
+    report = json.loads(report_path.read_text()) if report_path.exists() else None
+    if report is not None:
+        check_equation(report)
+    return CliRun(proc.returncode, proc.stdout, proc.stderr, report, elapsed)
+
+
+def run_cli_peak_rss(tmp_path: Path, sql: str, config: dict[str, Any],
+                     *extra: str) -> tuple[dict[str, Any], int]:
+    """Run the CLI, sampling its RSS; returns (report, peak RSS in bytes). Must succeed."""
+    import psutil
+
+    query = tmp_path / f"q-{uuid.uuid4().hex[:8]}.sql"
+    query.write_text(sql)
+    report = tmp_path / f"r-{uuid.uuid4().hex[:8]}.json"
+    env = {k: v for k, v in os.environ.items() if k != "CONNECTOR_DATABASE_URL"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "connector", str(query), "--quiet", "--report-file", str(report),
+         "--result", json.dumps(config), *extra], env={**env, "TEST_LINE_TOKEN": TOKEN})
+    ps = psutil.Process(proc.pid)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            peak = max(peak, ps.memory_info().rss)
+        except psutil.Error:
+            pass
+        time.sleep(0.05)
+    assert proc.returncode == 0
+    result = json.loads(report.read_text())
+    check_equation(result)
+    return result, peak
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(k for k in row if k not in columns)
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def now_s() -> int:
+    return int(time.time())
+
+
+def line_binding(names: Sequence[str], types: Sequence[str] | None = None) -> ColumnBinding:
+    """The LINE output's binding of these query columns (no required-column check)."""
+    return bind_columns(list(names), output="line_conversion", required=(), known=KNOWN_COLUMNS,
+                        types=types)
+
+
+def line_columns(names: Sequence[str]) -> dict[str, int]:
+    """Output column -> row position, as the pipeline hands it to the LINE encoder."""
+    return dict(line_binding(names).index)
+
+
+# --------------------------------------------------------------------------- encoder equivalence
+# Rows of the benchmark's generator the equivalence tests compare, per parameter set.
+N_GENERATED = 20_000
+
+
+def outcome(encode: Any, row: Any) -> Any:
+    """An encoder's verdict on a row: its bytes, or ("invalid", column, rule, reason)."""
+    try:
+        return encode(row)
+    except InvalidRecord as err:
+        return ("invalid", err.column, err.rule, err.reason)
+
+
+def fetch_rows(url: str, sql: str) -> tuple[list[str], list[Any]]:
+    """The query's columns and every row, through the exporter's own Source."""
+    src = Source(url)
+    try:
+        with src.stream(sql) as stream:
+            rows = [row for part in stream.partitions for row in part]
+            return stream.columns, rows
+    finally:
+        src.dispose()
+
+
+# Hand-written edge cases for the encoders ($NOW is replaced by the test's clock).
+EDGE_SQL = r"""
+WITH base AS (
+  SELECT 'k-' || i AS deduplication_key, 'conversion' AS event_type, 'Purchase' AS event_name,
+         'web' AS source_type, $NOW::BIGINT - 60 AS event_timestamp,
+         'a@example.com' AS email, NULL::VARCHAR AS phone, NULL::VARCHAR AS line_uid,
+         NULL::VARCHAR AS click_id, NULL::VARCHAR AS browser_id, NULL::VARCHAR AS ifa,
+         NULL::VARCHAR AS external_id, 'https://x.example/' AS url, NULL::VARCHAR AS referrer,
+         NULL::VARCHAR AS title, NULL::VARCHAR AS user_agent, NULL::VARCHAR AS ip_address, i
+  FROM range(40) t(i)
+)
+SELECT
+  CASE i WHEN 1 THEN 'undefined' WHEN 2 THEN '' WHEN 3 THEN repeat('a', 257) WHEN 4 THEN 'a b'
+         ELSE deduplication_key END AS deduplication_key,
+  CASE i WHEN 5 THEN 'Conversion' WHEN 6 THEN '' ELSE event_type END AS event_type,
+  CASE i WHEN 7 THEN '' WHEN 8 THEN repeat('n', 21) WHEN 9 THEN 'bad name' ELSE event_name END AS event_name,
+  CASE i WHEN 10 THEN 'app' ELSE source_type END AS source_type,
+  CASE i WHEN 11 THEN -5 WHEN 12 THEN $NOW::BIGINT + 2 * 86400 WHEN 13 THEN $NOW::BIGINT - 100 * 86400
+         WHEN 14 THEN ($NOW::BIGINT - 60) * 1000 ELSE event_timestamp END AS event_timestamp,
+  CASE i WHEN 15 THEN chr(12288) || 'Taro@Example.COM' || chr(160) WHEN 16 THEN upper(sha256('x'))
+         WHEN 17 THEN ' ' || sha256('y') || ' ' WHEN 18 THEN 'taro@例え.jp' WHEN 19 THEN ''
+         WHEN 20 THEN NULL WHEN 21 THEN repeat('f', 63) || 'g' ELSE email END AS email,
+  CASE i WHEN 20 THEN NULL WHEN 21 THEN '+1 415 555 2671' WHEN 22 THEN '+14155552671'
+         WHEN 23 THEN '+11234567890' WHEN 24 THEN '+810312345678' WHEN 25 THEN '+999123456'
+         WHEN 26 THEN '+12' WHEN 27 THEN '+8190123456789012' WHEN 28 THEN '０９０１２３４５６７８'
+         WHEN 29 THEN '09012345678' WHEN 30 THEN ' +819012345678 ' WHEN 31 THEN '+39 06 1234 5678'
+         WHEN 32 THEN '+390612345678' WHEN 33 THEN '+٨١٩٠١٢٣٤٥٦٧٨' ELSE phone END AS phone,
+  CASE i WHEN 34 THEN 'U' || md5('z') WHEN 35 THEN 'U' || upper(md5('z')) ELSE line_uid END AS line_uid,
+  CASE i WHEN 36 THEN 'ab-c_1' WHEN 37 THEN 'ab c' ELSE click_id END AS click_id,
+  CASE i WHEN 38 THEN '0b5c6a3e-2f4d-4c1a-9e7b-5d8f1a2b3c4d' || chr(10) ELSE browser_id END AS browser_id,
+  ifa,
+  CASE i WHEN 39 THEN 'undefined' WHEN 0 THEN '' ELSE external_id END AS external_id,
+  CASE i WHEN 1 THEN 'http://' WHEN 2 THEN 'https://a' || chr(10) || 'b' WHEN 3 THEN repeat('h', 2049) ELSE url END AS url,
+  CASE i WHEN 4 THEN repeat('r', 2049) WHEN 5 THEN '' ELSE referrer END AS referrer,
+  CASE i WHEN 6 THEN repeat('t', 1025) WHEN 7 THEN 'a "q" \ b' || chr(1) || chr(127) || '😀' ELSE title END AS title,
+  CASE i WHEN 8 THEN '' WHEN 9 THEN 'UA' || chr(0) ELSE user_agent END AS user_agent,
+  CASE i WHEN 10 THEN '::1' WHEN 11 THEN '1.2.3' WHEN 12 THEN '01.2.3.4' WHEN 13 THEN 'fe80::1%eth0'
+         WHEN 14 THEN ' 1.2.3.4' ELSE ip_address END AS ip_address
+FROM base ORDER BY i
+"""
