@@ -6,9 +6,9 @@ classifier, retry policy); `DryRunSink` writes the bodies instead of sending the
 from .body import JsonArrayBody
 from .dryrun import DryRunSink
 from .http import HttpBatchDelivery, RetryableResponse, Verdict, describe_failure
-from .retry import RetryPolicy, parse_retry_after, retry_waits
+from .retry import RetryPolicy, parse_retry_after
 from .sink import OutcomeCallback, Sink
 
 __all__ = ["DryRunSink", "HttpBatchDelivery", "JsonArrayBody", "OutcomeCallback",
            "RetryPolicy", "RetryableResponse", "Sink", "Verdict", "describe_failure",
-           "parse_retry_after", "retry_waits"]
+           "parse_retry_after"]

@@ -1,7 +1,7 @@
 """A request body made of already encoded JSON records: one JSON array, produced in slices."""
 from __future__ import annotations
 
-from typing import AsyncIterator, Iterator, Sequence
+from typing import Iterator, Sequence
 
 
 class JsonArrayBody:
@@ -27,11 +27,6 @@ class JsonArrayBody:
             yield opener + b",".join(records[start:start + step])
             opener = b","
         yield b"]" if n else b"[]"
-
-    async def aiter(self) -> AsyncIterator[bytes]:
-        """The same slices for an asynchronous client (a new iterator each call)."""
-        for chunk in self:
-            yield chunk
 
     def __bytes__(self) -> bytes:
         return b"".join(self)

@@ -2,38 +2,40 @@
 response means.
 
 What every HTTP output needs lives here once:
-- retries of the same body, with doubling waits capped by the policy, and the server's
-  Retry-After (through `backoff`);
+- retries of the same body, with doubling waits capped by the policy and the server's
+  Retry-After (through `tenacity`, whose sleep a cancellation cuts short);
 - a per-output classifier that turns a response into a Verdict: accepted, rejected (split the
   batch in halves and resend each until the culprits stand alone), retry, or fatal (stop the
   run: nothing later can succeed);
 - timeouts, and network errors treated as retryable;
-- cancellation: a tripped CancelToken cancels every request in flight and every retry wait at
-  once, and each batch still reports what was settled.
+- cancellation: a tripped CancelToken wakes every retry wait and shuts down every connection,
+  so requests in flight end at once; each batch still reports what was settled.
 
-Requests run as tasks on an asyncio loop in a thread of their own, so cancellation never waits
-for a socket, and the design admits several requests in flight (`parallelism`). The pipeline
-thread only waits for a free slot (`reserve`) and submits (`send`).
+Requests run on worker threads, one per request in flight (`parallelism`), over one keep-alive
+connection each. The pipeline thread only waits for a free slot (`reserve`) and hands the batch
+over (`send`); outcomes come back through the callback, from the workers.
 """
 from __future__ import annotations
 
-import asyncio
+import queue
 import socket
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Coroutine, Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
-import backoff
 import httpx
+import tenacity
 
 from connector.cancel import CancelToken
+from connector.errors import Cancelled
 from connector.records import Batch, BatchOutcome, Rejection
 
 from .body import JsonArrayBody
-from .retry import RetryPolicy, retry_waits
+from .retry import RetryPolicy
 from .sink import OutcomeCallback, Sink
+from .transport import AbortableTransport
 
-# How long abort() waits for cancelled requests to report, and close() for the loop to stop.
+# How long abort() waits for requests that were shut down to report.
 _SETTLE_SECONDS = 10.0
 
 
@@ -60,6 +62,9 @@ class RetryableResponse(Exception):
         self.retry_after = retry_after
 
 
+RETRYABLE = (httpx.TransportError, RetryableResponse)
+
+
 def describe_failure(exc: BaseException) -> str:
     if isinstance(exc, RetryableResponse):
         return f"HTTP {exc.status}"
@@ -76,50 +81,37 @@ class HttpBatchDelivery(Sink):
         self.url = url
         self._headers = dict(headers)
         self._classify = classify
+        self._retry = retry
         self._timeout = timeout
         self._limit = max(1, parallelism)
         self._in_flight = 0
         self._slots = threading.Condition()
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._client: httpx.AsyncClient | None = None
+        self._queue: queue.SimpleQueue[Batch | None] = queue.SimpleQueue()
+        self._workers: list[threading.Thread] = []
+        self._transport: AbortableTransport | None = None
+        self._client: httpx.Client | None = None
         self._remove_waker: Callable[[], None] | None = None
-        self._stopping = False  # set on cancel and abort: batches not yet started stay unsent
-
-        def on_backoff(details: dict[str, Any]) -> None:
-            details["args"][1].retries += 1
-
-        self._post_with_retry = backoff.on_exception(
-            lambda: retry_waits(retry.initial_wait, retry.max_wait),
-            (httpx.TransportError, RetryableResponse),
-            max_tries=retry.max_retry + 1,
-            jitter=None,
-            on_backoff=on_backoff,
-            logger=None,
-        )(self._post_once)
+        # Set to stop: retry waits end, connections are shut down, batches not started stay
+        # unsent.
+        self._stopping = threading.Event()
 
     # ------------------------------------------------------------------ lifecycle
     def open(self, cancel: CancelToken, on_outcome: OutcomeCallback) -> None:
         super().open(cancel, on_outcome)
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="connector-delivery",
-                                        daemon=True)
-        self._thread.start()
-        self._client = self._run(self._make_client())
-        self._remove_waker = cancel.add_callback(self._cancel_soon)
-
-    async def _make_client(self) -> httpx.AsyncClient:
         # TCP_NODELAY: a body's last segment must not wait for the previous one's ACK (Nagle),
         # which costs ~40 ms per request on a keep-alive connection.
-        transport = httpx.AsyncHTTPTransport(
-            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
-        return httpx.AsyncClient(headers=self._headers, timeout=httpx.Timeout(self._timeout),
-                                 transport=transport)
-
-    def _run(self, coro: Coroutine[Any, Any, Any]) -> Any:
-        assert self._loop is not None
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+        self._transport = AbortableTransport(
+            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+            limits=httpx.Limits(max_connections=self._limit,
+                                max_keepalive_connections=self._limit))
+        self._client = httpx.Client(headers=self._headers, timeout=httpx.Timeout(self._timeout),
+                                    transport=self._transport)
+        for i in range(self._limit):
+            worker = threading.Thread(target=self._work, name=f"connector-delivery-{i}",
+                                      daemon=True)
+            worker.start()
+            self._workers.append(worker)
+        self._remove_waker = cancel.add_callback(self._stop_now)
 
     def reserve(self) -> bool:
         with self._slots:
@@ -130,10 +122,9 @@ class HttpBatchDelivery(Sink):
         return self.failure is None
 
     def send(self, batch: Batch) -> None:
-        assert self._loop is not None
         with self._slots:
             self._in_flight += 1
-        asyncio.run_coroutine_threadsafe(self._deliver_batch(batch), self._loop)
+        self._queue.put(batch)
 
     def commit(self) -> None:
         with self._slots:
@@ -142,10 +133,7 @@ class HttpBatchDelivery(Sink):
                 self._slots.wait(0.1)
 
     def abort(self) -> None:
-        if self._loop is None:
-            return
-        self._stopping = True
-        self._loop.call_soon_threadsafe(self._cancel_tasks)
+        self._stop_now()
         with self._slots:
             self._slots.wait_for(lambda: self._in_flight == 0, _SETTLE_SECONDS)
 
@@ -153,32 +141,22 @@ class HttpBatchDelivery(Sink):
         if self._remove_waker is not None:
             self._remove_waker()
             self._remove_waker = None
-        loop, self._loop = self._loop, None
-        if loop is None:
-            return
+        for _ in self._workers:
+            self._queue.put(None)
+        for worker in self._workers:
+            worker.join(_SETTLE_SECONDS)
+        self._workers.clear()
         if self._client is not None:
-            try:
-                asyncio.run_coroutine_threadsafe(self._client.aclose(), loop).result(_SETTLE_SECONDS)
-            except Exception:  # noqa: BLE001 - closing a broken connection
-                pass
+            self._client.close()
             self._client = None
-        loop.call_soon_threadsafe(loop.stop)
-        if self._thread is not None:
-            self._thread.join(_SETTLE_SECONDS)
-        if not loop.is_running():
-            loop.close()
 
-    # ------------------------------------------------------------------ cancellation
-    def _cancel_soon(self) -> None:
-        """CancelToken callback: may run in a signal handler, so it only schedules."""
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._cancel_tasks)
-
-    def _cancel_tasks(self) -> None:
-        self._stopping = True
-        for task in list(self._tasks):
-            task.cancel()
+    # ------------------------------------------------------------------ stopping
+    def _stop_now(self) -> None:
+        """Stop every request: also a CancelToken callback, so it may run in a signal handler;
+        it only sets a flag and shuts sockets down."""
+        self._stopping.set()
+        if self._transport is not None:
+            self._transport.abort()
 
     def _fail(self, error: str | None) -> None:
         """A fatal outcome: nothing later can succeed, so stop the requests in flight too."""
@@ -186,41 +164,44 @@ class HttpBatchDelivery(Sink):
             if self.failure is None:
                 self.failure = error or "delivery failed"
             self._slots.notify_all()
-        self._cancel_tasks()
+        self._stop_now()
 
-    # ------------------------------------------------------------------ one batch
-    async def _deliver_batch(self, batch: Batch) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        outcome = BatchOutcome()
-        try:
-            if self._stopping:
-                raise asyncio.CancelledError
-            await self._deliver(batch, batch.records, batch.rows, range(len(batch)), outcome)
-        except asyncio.CancelledError:
-            outcome.error = outcome.error or "cancelled while in flight"
-        except Exception as exc:  # noqa: BLE001 - never lose a batch's outcome to a bug
-            outcome.error = f"delivery failed: {describe_failure(exc)}"
-            outcome.fatal = True
-        finally:
-            self._tasks.discard(task)
-        if outcome.fatal:
-            self._fail(outcome.error)
-        try:
-            self.on_outcome(batch, outcome)
-        finally:
-            with self._slots:
-                self._in_flight -= 1
-                self._slots.notify_all()
+    # ------------------------------------------------------------------ the workers
+    def _work(self) -> None:
+        while True:
+            batch = self._queue.get()
+            if batch is None:
+                return
+            outcome = BatchOutcome()
+            try:
+                if self._stopping.is_set():
+                    raise Cancelled
+                self._deliver(batch, batch.records, batch.rows, range(len(batch)), outcome)
+            except Cancelled:
+                outcome.error = outcome.error or "cancelled while in flight"
+            except Exception as exc:  # noqa: BLE001 - never lose a batch's outcome to a bug
+                outcome.error = f"delivery failed: {describe_failure(exc)}"
+                outcome.fatal = True
+            if outcome.fatal:
+                self._fail(outcome.error)
+            try:
+                self.on_outcome(batch, outcome)
+            finally:
+                # Not held while waiting for the next one: at 100,000 events a batch is ~65 MB.
+                batch = outcome = None  # type: ignore[assignment]
+                with self._slots:
+                    self._in_flight -= 1
+                    self._slots.notify_all()
 
-    async def _deliver(self, batch: Batch, records: Sequence[bytes], rows: Sequence[int],
-                       positions: Sequence[int], outcome: BatchOutcome) -> None:
+    def _deliver(self, batch: Batch, records: Sequence[bytes], rows: Sequence[int],
+                 positions: Sequence[int], outcome: BatchOutcome) -> None:
         if outcome.fatal or self.failure is not None:
             return
         try:
-            verdict = await self._post_with_retry(records, outcome)
-        except (httpx.TransportError, RetryableResponse) as exc:
+            verdict = self._post_with_retry(records, outcome)
+        except RETRYABLE as exc:
+            if self._stopping.is_set():
+                raise Cancelled from None
             outcome.error = (f"gave up after {outcome.retries} retries: last error "
                              f"{describe_failure(exc)}")
             outcome.fatal = True
@@ -229,8 +210,8 @@ class HttpBatchDelivery(Sink):
             outcome.accepted.extend(rows)
         elif verdict.kind == Verdict.REJECTED and len(records) > 1:
             mid = len(records) // 2
-            await self._deliver(batch, records[:mid], rows[:mid], positions[:mid], outcome)
-            await self._deliver(batch, records[mid:], rows[mid:], positions[mid:], outcome)
+            self._deliver(batch, records[:mid], rows[:mid], positions[:mid], outcome)
+            self._deliver(batch, records[mid:], rows[mid:], positions[mid:], outcome)
         elif verdict.kind == Verdict.REJECTED:
             outcome.rejected.append(Rejection(row=rows[0], batch=batch.index,
                                               position=positions[0],
@@ -239,15 +220,42 @@ class HttpBatchDelivery(Sink):
             outcome.error = verdict.reason or f"unexpected response from {self.url}"
             outcome.fatal = True
 
-    async def _post_once(self, records: Sequence[bytes], outcome: BatchOutcome) -> Verdict:
+    # ------------------------------------------------------------------ one request, retried
+    def _post_with_retry(self, records: Sequence[bytes], outcome: BatchOutcome) -> Verdict:
+        def count_retry(_state: tenacity.RetryCallState) -> None:
+            outcome.retries += 1
+
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self._retry.max_retry + 1),
+            wait=self._wait,
+            retry=tenacity.retry_if_exception(
+                lambda exc: isinstance(exc, RETRYABLE) and not self._stopping.is_set()),
+            sleep=self._sleep,
+            before_sleep=count_retry,
+            reraise=True,
+        )
+        return retrying(self._post_once, records, outcome)
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        return self._retry.wait(state.attempt_number, getattr(exc, "retry_after", None))
+
+    def _sleep(self, seconds: float) -> None:
+        if self._stopping.wait(seconds):
+            raise Cancelled
+
+    def _post_once(self, records: Sequence[bytes], outcome: BatchOutcome) -> Verdict:
         assert self._client is not None
+        if self._stopping.is_set():
+            raise Cancelled
         outcome.requests += 1
         body = JsonArrayBody(records)
         # An explicit Content-Length keeps httpx from switching the streamed body to chunked
         # transfer encoding, which APIs such as LINE's reject.
-        response = await self._client.post(self.url, content=body.aiter(),
-                                           headers={"Content-Length": str(body.length)})
+        response = self._client.post(self.url, content=iter(body),
+                                     headers={"Content-Length": str(body.length)})
         verdict = self._classify(response)
         if verdict.kind == Verdict.RETRY:
             raise RetryableResponse(response.status_code, verdict.retry_after)
         return verdict
+

@@ -1,10 +1,9 @@
-"""When to try a request again: exponential waits, capped, and the server's Retry-After."""
+"""When to try a request again: doubling waits, capped, and the server's Retry-After."""
 from __future__ import annotations
 
 import email.utils
 import time
 from dataclasses import dataclass
-from typing import Any, Generator
 
 
 @dataclass(frozen=True)
@@ -12,6 +11,13 @@ class RetryPolicy:
     max_retry: int  # resends after the first attempt
     initial_wait: float  # seconds before the first resend; doubles on each
     max_wait: float  # cap of one wait, and of a Retry-After
+
+    def wait(self, attempt: int, retry_after: float | None = None) -> float:
+        """Seconds to wait after failed attempt number `attempt` (1-based). The server's
+        Retry-After wins over the doubling, within the cap."""
+        if retry_after is not None:
+            return min(retry_after, self.max_wait)
+        return min(self.initial_wait * 2 ** (attempt - 1), self.max_wait)
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -26,20 +32,3 @@ def parse_retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
-
-
-def retry_waits(initial: float, maximum: float) -> Generator[float, Any, None]:
-    """backoff wait generator: doubling from `initial` up to `maximum`, or the server's Retry-After.
-
-    backoff sends the exception that caused the retry into the generator, which is how the
-    Retry-After header reaches the wait.
-    """
-    exc = yield  # type: ignore[misc]
-    step = 0
-    while True:
-        wait = min(initial * (2 ** step), maximum)
-        step += 1
-        retry_after = getattr(exc, "retry_after", None)
-        if retry_after is not None:
-            wait = min(retry_after, maximum)
-        exc = yield wait
