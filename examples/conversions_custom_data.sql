@@ -1,4 +1,4 @@
--- The seed's second query (with a custom_data column), adapted to examples/events.csv: every LINE
+-- Treasure Data's second example query (with a custom_data column), adapted to examples/events.csv: every LINE
 -- column, renamed from the table's own names, and the custom object built as JSON.
 -- See conversions.sql for why event_time is shifted to now.
 SELECT

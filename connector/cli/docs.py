@@ -1,5 +1,5 @@
 """`connector docs`: documentation generated from the declarations: each output's parameter
-schema and the sections it generates (for LINE: the column and response tables).
+schema and the sections it generates (a column table, say).
 
 The README's tables sit between markers and are rewritten by `connector docs --write README.md`;
 a test fails when they drift from the code.

@@ -26,11 +26,12 @@ def available_outputs() -> dict[str, type[OutputPlugin]]:
 
 
 def load_output(type_name: object) -> type[OutputPlugin]:
+    registered = entry_points(group=ENTRY_POINT_GROUP)
+    known = ", ".join(sorted(ep.name for ep in registered)) or "none"
     if not isinstance(type_name, str) or not type_name:
-        raise ConfigError("--result: the \"type\" parameter is required (for example \"line_conversion\")")
-    matches = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == type_name]
+        raise ConfigError(f"--result: the \"type\" parameter is required (registered: {known})")
+    matches = [ep for ep in registered if ep.name == type_name]
     if not matches:
-        known = ", ".join(sorted(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))) or "none"
         raise ConfigError(f"--result: unknown output type {type_name!r} (registered: {known})")
     return matches[0].load()
 

@@ -40,7 +40,8 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 STATIC_DIR = Path(__file__).with_name("static")
-EVENTS_PATH = re.compile("^" + re.escape(wire.EVENTS_PATH).replace(re.escape("{line_tag_id}"), "([^/]+)") + "$")
+# The emulated path, with the tag as a group (for logging requests the router did not match).
+EVENTS_PATH = re.compile("^" + wire.EVENTS_PATH.replace("{line_tag_id}", "([^/]+)") + "$")
 TOKEN_HEADER = wire.TOKEN_HEADER.lower().encode()
 CHANNEL_HEADER = wire.CHANNEL_HEADER.lower().encode()
 CLIENT_CLOSED = 499  # nginx's code for "client closed the request"; used in the log only
