@@ -7,8 +7,7 @@ import pytest
 
 from connector.source.sharding import parse_shard, shard_of
 from connector.errors import ConfigError
-from helpers import result_config, run_cli
-from test_export_e2e import generated_sql
+from helpers import generated_sql, result_config, run_cli
 
 
 def _bodies(path):
