@@ -10,18 +10,15 @@ reason.
 from __future__ import annotations
 
 import random
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bench.datagen import generate, query_sql
 from helpers import EDGE_SQL, N_GENERATED, fetch_rows, line_columns, outcome
-from connector.outputs.base import InvalidRecord
 from connector.outputs.line_conversion import hashing
 from connector.outputs.line_conversion.fields import FIELDS
 from connector.outputs.line_conversion.encoders import LineEventEncoder
-from connector.source import Source
 
 COLUMNS = [f.column for f in FIELDS]
 
