@@ -396,7 +396,7 @@ def test_many_rows_pass_the_sandbox_check():
     assert n == 200
 
 
-# --------------------------------------------------------------------------- through the CLI: one bad cell, one invalid row
+# ------------------------------------------------------ through the CLI: one bad cell, one invalid row
 
 
 def test_custom_data_with_list_keys_makes_only_its_row_invalid(sandbox, tmp_path):

@@ -568,6 +568,8 @@ def test_wire_minimal_event_passes():
 
 
 def test_wire_example_from_contract_passes():
+    """An event shaped like LINE's documented example (every section, custom included)
+    passes the wire check."""
     ev = {
         "event": {"deduplication_key": "abc", "event_type": "conversion", "event_name": "Purchase",
                   "source_type": "web", "event_timestamp": 1735689600, "test_flag": False},

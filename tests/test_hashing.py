@@ -210,9 +210,8 @@ def test_encoder_hash_is_idempotent():
 
 def test_formatting_variants_hash_like_the_vectors_through_the_cli(sandbox, tmp_path):
     """Formatting variants of LINE's documented email and phone vectors hash to the same
-    digests through the whole CLI (fast path and reference); a pre-hashed upper-case digest is
-    lower-cased, never hashed again; neither the dry-run file nor the report holds a raw
-    value."""
+    digests through the whole CLI; a pre-hashed upper-case digest is lower-cased, never hashed
+    again; neither the dry-run file nor the report holds a raw value."""
     email_h = "b6ebd83922edfa96b0ff9166a958badcc230dd68d2315ddfea22f20eaf05994a"
     phone_h = "8b664e742106a6db1edb1a51c79ced6d56b2541557fdfab1c41e98204c1b3713"
     ts = now_s() - 60

@@ -17,8 +17,10 @@ import time
 from typing import Any
 
 import pytest
+
 from bench.datagen import generate, query_sql
-from helpers import EDGE_SQL, N_GENERATED, fetch_rows, outcome, line_binding, line_columns, result_config, run_cli, write_csv
+from helpers import (EDGE_SQL, N_GENERATED, fetch_rows, line_binding, line_columns, outcome,
+                     result_config, run_cli, write_csv)
 
 from connector.outputs.line_conversion import rules
 from connector.outputs.line_conversion.encoders.pushdown import _lower_escapes, compile_pushdown
