@@ -1,4 +1,9 @@
-"""BatchBuffer: order across memory and spill file, the spill cap, and the final item."""
+"""The pipeline's hand-off from reader to sender (connector/pipeline/buffer.py, prefetch.py).
+
+BatchBuffer keeps order across memory and the spill file, waits for a busy sender before spilling,
+hands a batch straight to a waiting sender, caps the spill file and ends with the final item;
+prefetch stops with the job.
+"""
 from __future__ import annotations
 
 import threading
@@ -68,42 +73,6 @@ def test_a_busy_sender_makes_the_producer_wait_before_it_spills():
 def test_get_times_out_when_empty():
     with pytest.raises(TimeoutError):
         BatchBuffer().get(timeout=0.05)
-
-
-def test_json_array_body_slices_match_the_joined_array():
-    import json
-
-    from connector.delivery import JsonArrayBody
-
-    for records in ([], [b'{"a":1}'], [b'{"a":%d,"pad":"%s"}' % (i, b"x" * (i % 900))
-                                        for i in range(3000)]):
-        body = JsonArrayBody(records)
-        data = bytes(body)
-        assert data == b"[" + b",".join(records) + b"]" and len(data) == body.length
-        assert bytes(body) == data  # iterating again gives the same bytes (retries)
-        assert json.loads(data) == [json.loads(r) for r in records]
-        if len(records) > 1000:
-            assert len(list(body)) > 3  # sent in slices, not as one copy
-
-
-def test_range_list_extend_matches_row_by_row():
-    import random
-
-    from connector.report.ranges import RangeList
-
-    rnd = random.Random(5)
-    for _ in range(200):
-        rows, r = [], 0
-        for _ in range(rnd.randint(0, 60)):
-            r += rnd.choice((1, 1, 1, 2, 5))
-            rows.append(r)
-        fast, slow = RangeList(), RangeList()
-        half = len(rows) // 2
-        fast.extend(rows[:half])
-        fast.extend(iter(rows[half:]))
-        for row in rows:
-            slow.add(row)
-        assert fast.as_list() == slow.as_list() and fast.count == slow.count == len(rows)
 
 
 def test_without_memory_slots_a_batch_is_handed_straight_to_a_waiting_sender():

@@ -4,16 +4,13 @@ from __future__ import annotations
 import json
 import os
 import re
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import yaml
 
-from helpers import run_cli
-from trino_server import trino_url
+from helpers import REPO, run_cli, trino_url
 
-REPO = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
 

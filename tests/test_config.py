@@ -1,7 +1,7 @@
 """--result parsing and validation (result_url), the plugin's endpoint rule, and the CLI's exit 2.
 
-Bounds are read from schemas/line_conversion.json, so a parameter added there is tested here; the
-seed's parameter table is checked against the schema separately.
+Bounds are read from schemas/line_conversion.json, so a parameter added there is tested here;
+Treasure Data's parameter table is checked against the schema separately.
 """
 from __future__ import annotations
 
@@ -17,12 +17,10 @@ from connector.errors import ConfigError
 from connector.masking import Redactor
 from connector.outputs import load_output
 from connector.outputs.line_conversion import LineConversionOutput
+from helpers import REPO, TAG, TOKEN
 
-REPO = Path(__file__).resolve().parents[1]
 SCHEMA: dict[str, Any] = json.loads((REPO / "schemas" / "line_conversion.json").read_text("utf-8"))
 PROPS: dict[str, Any] = SCHEMA["properties"]
-TAG = "0b5c6a3e-2f4d-4c1a-9e7b-5d8f1a2b3c4d"
-TOKEN = "tok-SECRET-7f3a9c1e5b"
 
 
 def base(**kw: Any) -> dict[str, Any]:
@@ -42,7 +40,7 @@ def build(cfg: dict[str, Any] | str) -> LineConversionOutput:
     return result_url.build_output(result_url.parse_result(text), Redactor())  # type: ignore[return-value]
 
 
-# --------------------------------------------------------------------------- schema vs spec
+# --------------------------------------------------------------------------- schema vs Treasure Data
 
 
 def test_plugin_schema_is_the_file():
@@ -50,16 +48,16 @@ def test_plugin_schema_is_the_file():
     assert load_output("line_conversion") is LineConversionOutput
 
 
-def test_schema_matches_the_seed_parameter_table():
+def test_schema_matches_treasure_datas_parameter_table():
     """Treasure Data's parameter table: default, min, max."""
-    seed = {
+    treasure_data = {
         "max_records": (1000, 1000, 100000),
         "max_retry": (8, 1, 10),
         "initial_retry_wait": (15, 1, 30),
         "max_retry_wait": (3600, 100, 7200),
         "connection_timeout": (300, 10, 600),
     }
-    for name, (default, lo, hi) in seed.items():
+    for name, (default, lo, hi) in treasure_data.items():
         p = PROPS[name]
         assert (p["default"], p["minimum"], p["maximum"]) == (default, lo, hi), name
     assert PROPS["ignore_invalid_records"]["default"] is True

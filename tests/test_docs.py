@@ -1,4 +1,4 @@
-"""Generated documentation covers every parameter and every column (connector/docs.py)."""
+"""Generated documentation covers every parameter and every column (connector/cli/docs.py)."""
 from __future__ import annotations
 
 from connector.cli import docs

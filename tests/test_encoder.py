@@ -1,19 +1,21 @@
 """LineEventEncoder end to end on row tuples: row -> event dict -> JSON bytes.
 
 Every event the encoder produces must also pass check_wire_event, the sandbox's validation: the
-exporter may never emit an event the receiving side would reject.
+exporter may never emit an event the receiving side would reject. The last tests run the CLI: a
+malformed custom_data or event_timestamp cell makes only its own row invalid.
 """
 from __future__ import annotations
 
 import datetime as dt
 import decimal
+import json
 import uuid
 from typing import Any
 
 import orjson
 import pytest
 
-from helpers import line_columns
+from helpers import TAG, gen_sql, line_columns, no_traceback, now_s, result_config, run_cli
 from connector.outputs.line_conversion.fields import (
     FIELDS,
     REQUIRED_COLUMNS,
@@ -392,3 +394,47 @@ def test_many_rows_pass_the_sandbox_check():
         assert ev["event"]["test_flag"] is True
         n += 1
     assert n == 200
+
+
+# ------------------------------------------------------ through the CLI: one bad cell, one invalid row
+
+
+def test_custom_data_with_list_keys_makes_only_its_row_invalid(sandbox, tmp_path):
+    """A custom_data cell shaped like DuckDB's MAP form but with list keys,
+    {"key": [[1]], "value": [1]}, makes its row invalid (custom_data), and the other rows are
+    sent: one malformed cell never stops the export."""
+    sql = gen_sql(3, extra=""", CASE WHEN i = 2 THEN '{"key": [[1]], "value": [1]}'
+                                 ELSE NULL END AS custom_data""")
+    run = run_cli(tmp_path, sql, result_config(sandbox))
+    no_traceback(run)
+    assert run.report is not None
+    assert (run.report["events_sent"], run.report["invalid_records"]) == (2, 1)
+
+
+def test_custom_data_json_text_with_key_and_value_is_not_read_as_a_map(sandbox, tmp_path):
+    """JSON text custom_data `{"key": ["currency"], "value": ["JPY"]}` is an object whose keys
+    are "key" and "value", unknown custom_data keys: the row is invalid and nothing is sent.
+    Only a MAP value from the engine (DuckDB's {"key": [...], "value": [...]} form) is read as
+    key-value pairs; rewriting the text to {"currency": "JPY"} would send what the query never
+    held."""
+    custom = json.dumps({"key": ["currency"], "value": ["JPY"]})
+    run = run_cli(tmp_path, gen_sql(1, extra=f", '{custom}' AS custom_data"),
+                  result_config(sandbox))
+    assert run.report["invalid_records"] == 1, sandbox.events(TAG)
+    assert run.report["events_sent"] == 0
+
+
+def test_timestamp_of_5000_digits_makes_only_its_row_invalid(sandbox, tmp_path):
+    """A digit string too long for int() (Python refuses more than 4,300 digits) in
+    event_timestamp makes its row invalid (event_timestamp); the other rows are sent and a
+    report is written."""
+    sql = f"""
+        SELECT 'k-' || i AS deduplication_key, 'conversion' AS event_type, 'web' AS source_type,
+               CASE WHEN i = 2 THEN repeat('9', 5000) ELSE '{now_s() - 60}' END AS event_timestamp,
+               'u' || i || '@example.com' AS email
+        FROM range(1, 4) t(i)
+    """
+    run = run_cli(tmp_path, sql, result_config(sandbox))
+    no_traceback(run)
+    assert run.report is not None
+    assert (run.report["events_sent"], run.report["invalid_records"]) == (2, 1)

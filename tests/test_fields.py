@@ -1,6 +1,6 @@
-"""Unit tests of the LINE field table (connector/plugins/line_conversion/fields.py).
+"""Unit tests of the LINE field table (connector/outputs/line_conversion/fields.py and rules.py).
 
-Rules come from /work/shared/line-capi.md and Treasure Data's column table (the seed). Where the
+Rules come from LINE's Conversion API documentation and Treasure Data's column table. Where the
 table carries the information (FIELDS, CUSTOM_KEYS, the validation text), the tests are driven from
 it, so a field added to the table without tests shows up as a failure here.
 """
@@ -74,7 +74,8 @@ def test_every_field_has_a_valid_example():
 
 
 def test_table_matches_the_wire_contract():
-    """Sections, required, hashed and identifier flags as line-capi.md declares them."""
+    """Sections, required, hashed and identifier flags as LINE's API documentation declares
+    them."""
     sections = {s: {f.key for f in FIELDS if f.section == s} for s in ("event", "user", "web")}
     assert sections["event"] == {"deduplication_key", "event_type", "event_name", "source_type",
                                  "event_timestamp"}
@@ -567,6 +568,8 @@ def test_wire_minimal_event_passes():
 
 
 def test_wire_example_from_contract_passes():
+    """An event shaped like LINE's documented example (every section, custom included)
+    passes the wire check."""
     ev = {
         "event": {"deduplication_key": "abc", "event_type": "conversion", "event_name": "Purchase",
                   "source_type": "web", "event_timestamp": 1735689600, "test_flag": False},

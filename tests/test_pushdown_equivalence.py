@@ -1,4 +1,5 @@
-"""The events DuckDB builds (pushdown.py) must be byte-identical to the reference encoder's.
+"""The events DuckDB builds (encoders/pushdown.py) must be byte-identical to the reference
+encoder's (encoders/reference.py).
 
 Every query runs twice on a real DuckDB: once through the standard path (SQLAlchemy rows, then
 `encode_reference` per row) and once compiled by `compile_pushdown` (Arrow batches, `encode_all`).
@@ -16,10 +17,12 @@ import time
 from typing import Any
 
 import pytest
-from bench.datagen import generate, query_sql
-from helpers import EDGE_SQL, N_GENERATED, fetch_rows, outcome, line_binding, line_columns, result_config, run_cli, write_csv
 
-from connector.outputs.line_conversion import fields, rules
+from bench.datagen import generate, query_sql
+from helpers import (EDGE_SQL, N_GENERATED, fetch_rows, line_binding, line_columns, outcome,
+                     result_config, run_cli, write_csv)
+
+from connector.outputs.line_conversion import rules
 from connector.outputs.line_conversion.encoders.pushdown import _lower_escapes, compile_pushdown
 from connector.outputs.line_conversion.encoders import LineEventEncoder
 from connector.source import Source
@@ -176,7 +179,7 @@ def test_unsupported_types_decline_the_plan() -> None:
 
 
 def test_ip_sql_patterns_accept_only_addresses() -> None:
-    """A value the SQL takes for an IP address must be one for `_is_ip` (sufficient condition),
+    """A value the SQL takes for an IP address must be one for `rules.is_ip` (sufficient condition),
     and the common forms must be taken."""
     import duckdb
 

@@ -7,8 +7,7 @@ import pytest
 
 from connector.source.sharding import parse_shard, shard_of
 from connector.errors import ConfigError
-from helpers import result_config, run_cli
-from test_export_e2e import generated_sql
+from helpers import gen_sql, generated_sql, result_config, run_cli
 
 
 def _bodies(path):
@@ -79,8 +78,20 @@ def test_shards_run_concurrently_on_one_duckdb_file(tmp_path):
     assert sorted(keys) == sorted(f"k-{i}" for i in range(1, 3001))
 
 
-def test_mistyped_duckdb_path_is_an_error_not_an_empty_database(tmp_path):
-    run = run_cli(tmp_path, "SELECT 1", result_config(None, access_token="x"),
-                  "--database", f"duckdb:///{tmp_path}/no-such.duckdb")
-    assert run.returncode == 1 and "does not exist" in run.stderr
-    assert not (tmp_path / "no-such.duckdb").exists()
+def test_null_key_rows_land_in_a_shard_that_reports_them(sandbox, tmp_path):
+    """A NULL deduplication_key hashes as the empty string, so its row lands in exactly one
+    shard, which reports it invalid: together the shards read every row the unsharded query
+    reads. A NULL in the shard filter would match no shard, and strict mode would then pass
+    sharded where it fails unsharded."""
+    sql = gen_sql(6).replace("'k-' || i AS deduplication_key",
+                             "CASE WHEN i = 3 THEN NULL ELSE 'k-' || i END AS deduplication_key")
+    config = result_config(sandbox, ignore_invalid_records=False)
+    # Unsharded, this query reads 6 rows, finds row 3 invalid and exits 1 sending nothing.
+    shards = [run_cli(tmp_path, sql, config, "--shard", f"{k}/2", "--dry-run",
+                      str(tmp_path / f"s{k}.jsonl")) for k in range(2)]
+    assert sum(s.report["rows_read"] for s in shards) == 6
+    assert sum(s.report["invalid_records"] for s in shards) == 1
+    # Strict mode holds per shard (each shard is its own job): the shard that read the invalid
+    # row fails and sends nothing.
+    (bad,) = [s for s in shards if s.report["invalid_records"]]
+    assert bad.returncode == 1 and bad.report["events_sent"] == 0

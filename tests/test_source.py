@@ -6,7 +6,7 @@ import socket
 import pytest
 
 from connector.source import safe_url, url_secrets
-from helpers import result_config, run_cli
+from helpers import no_traceback, now_s, result_config, run_cli, stored_keys
 
 
 def _closed_port() -> int:
@@ -63,3 +63,36 @@ def test_database_url_from_environment(tmp_path):
                   "--dry-run", str(out), env={"CONNECTOR_DATABASE_URL": f"duckdb:///{db}"})
     assert run.returncode == 0, run.stderr
     assert run.report["events_sent"] == 1
+
+
+def test_mistyped_duckdb_path_is_an_error_not_an_empty_database(tmp_path):
+    """DuckDB files are opened read-only: a path that does not exist is an error (exit 1), not
+    a new empty database that would export nothing."""
+    run = run_cli(tmp_path, "SELECT 1", result_config(None, access_token="x"),
+                  "--database", f"duckdb:///{tmp_path}/no-such.duckdb")
+    assert run.returncode == 1 and "does not exist" in run.stderr
+    assert not (tmp_path / "no-such.duckdb").exists()
+
+
+def test_engine_error_mid_stream_keeps_sent_rows_and_accounts_for_the_rest(sandbox, tmp_path):
+    """The engine fails at row 25,000 after whole batches were streamed and sent (a DuckDB CSV
+    type error past the sniffer's sample): exit 1, reason source_error, no traceback. The rows
+    sent before stay accepted and are delivered once, in order; rows read after the last full
+    request are reported failed, so the counts add up."""
+    now = now_s() - 60
+    path = tmp_path / "late.csv"
+    with path.open("w") as fh:
+        fh.write("deduplication_key,event_type,source_type,event_timestamp,email\n")
+        for i in range(1, 25001):
+            fh.write(f"k-{i},conversion,web,{'soon' if i == 25000 else now},u{i}@example.com\n")
+    run = run_cli(tmp_path, "SELECT * FROM 'late.csv'", result_config(sandbox, max_records=5000))
+    no_traceback(run)
+    r = run.report
+    assert run.returncode == 1 and r["reason"] == "source_error"
+    # How many whole batches came out before the error depends on how far ahead the engine
+    # parsed (DuckDB reads the file in parallel): at least one, never the failing row's.
+    # Rows read after the last full request are reported failed, never lost or sent twice.
+    sent = r["events_sent"]
+    assert sent % 5000 == 0 and 5000 <= sent <= 20000 and sent <= r["rows_read"] < 25000
+    assert r["failed_events"] == r["rows_read"] - sent and r["invalid_records"] == 0
+    assert stored_keys(sandbox) == [f"k-{i}" for i in range(1, sent + 1)]

@@ -17,8 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from connector.source.sharding import shard_of
-from helpers import TAG, TOKEN, now_s, result_config, run_cli, run_cli_peak_rss
-from trino_server import trino_url
+from helpers import TAG, TOKEN, now_s, result_config, run_cli, run_cli_peak_rss, trino_url
 
 pytestmark = pytest.mark.trino
 
