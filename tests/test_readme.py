@@ -1,19 +1,26 @@
-"""The README's generated tables match the declarations, and its commands exist."""
+"""The docs' generated tables match the declarations, and the README's commands exist."""
 from __future__ import annotations
 
 import subprocess
 import sys
 from pathlib import Path
 
-from connector.cli.docs import render_into
+from connector.cli.docs import generated_sections, render_into
 
 README = Path(__file__).resolve().parents[1] / "README.md"
+DOCS = README.parent / "docs"
 CI_RUN = Path(__file__).resolve().parents[1] / ".ci" / "run"
 
 
 def test_generated_tables_are_current():
-    text = README.read_text()
-    assert render_into(text) == text, "run: python -m connector docs --write README.md"
+    """Every generated table is in the docs, between its markers, and current."""
+    pages = [README, *sorted(DOCS.glob("*.md"))]
+    for page in pages:
+        text = page.read_text()
+        assert render_into(text) == text, f"run: python -m connector docs --write {page}"
+    everything = "".join(page.read_text() for page in pages)
+    for key in generated_sections():
+        assert f"<!-- BEGIN generated {key} -->" in everything, key
 
 
 def test_ci_runs_the_readme_test_command():

@@ -51,7 +51,7 @@ class Pushdown(ABC):
     """
 
     sql: str
-    columns: list[str]  # the raw query columns `rows` returns, in that order
+    columns: ColumnBinding  # the raw query columns `rows` returns, in that order
     encoder: RecordEncoder
     engine_rows: int = 0  # rows whose record the engine built
 

@@ -214,9 +214,7 @@ class ExportJob:
         """As _encode_rows, from Arrow batches the engine encoded; the rows it left to the
         reference are converted to Python and encoded one by one."""
         report = self.report
-        # The pushdown's rows carry only the output's raw columns, in query order.
-        invalid = self._invalid(bind_columns(pushdown.columns, output=self.plugin.type,
-                                             required=(), known=self.plugin.known_columns))
+        invalid = self._invalid(pushdown.columns)  # its rows hold only the output's columns
         refresh = pushdown.encoder.refresh_clock
         row_no = report.rows_read
         for batch in prefetch(stream.partitions, PREFETCH_BATCHES, self._stop):

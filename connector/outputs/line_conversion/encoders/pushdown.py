@@ -257,10 +257,10 @@ def _field_sql(f: Field, v: str, typ: str) -> _Column:
 class DuckDBPushdown(Pushdown):
     """The wrapped SQL, and the per-batch Python that completes its events."""
 
-    def __init__(self, sql: str, raw_columns: list[str], wide_ints: set[int],
+    def __init__(self, sql: str, columns: ColumnBinding, wide_ints: set[int],
                  encoder: LineEventEncoder, default_phone_region: str | None) -> None:
         self.sql = sql
-        self.columns = raw_columns  # what follows the LEADING columns, for the reference
+        self.columns = columns  # what follows the LEADING columns, for the reference
         self.encoder = encoder
         self._wide_ints = wide_ints  # positions in raw_columns sent as text
         self._phone = make_fast_phone_hasher(default_phone_region)
@@ -304,7 +304,7 @@ class DuckDBPushdown(Pushdown):
         """The raw rows at `indices`, as Python values, for the reference encoder."""
         picked = batch.take(indices)
         first = len(LEADING)
-        cols = [picked.column(first + k).to_pylist() for k in range(len(self.columns))]
+        cols = [picked.column(first + k).to_pylist() for k in range(len(self.columns.names))]
         for k in self._wide_ints:
             cols[k] = [None if x is None else int(x) for x in cols[k]]
         return list(zip(*cols))
@@ -393,7 +393,10 @@ def compile_pushdown(sql: str, columns: ColumnBinding, *, channel_id_present: bo
     wrapped = (f"SELECT\n  {outer}\nFROM (\nSELECT\n  {built}\nFROM (\n"
                f"  SELECT connector_source.*,\n    {inner}\n"
                f"  FROM (\n{sql}\n) AS connector_source\n) AS connector_pieces\n) AS connector_events")
-    encoder = LineEventEncoder({c.lower(): k for k, c in enumerate(raw_columns)},
-                               channel_id_present=channel_id_present, test_flag=test_flag,
-                               default_phone_region=default_phone_region, clock=clock)
-    return DuckDBPushdown(wrapped, raw_columns, wide_ints, encoder, default_phone_region)
+    # The rows handed to the reference hold only these columns, in this order.
+    returned = ColumnBinding(tuple(raw_columns), {c: k for k, c in enumerate(order)},
+                             {c: types[c] for c in order})
+    encoder = LineEventEncoder(returned.index, channel_id_present=channel_id_present,
+                               test_flag=test_flag, default_phone_region=default_phone_region,
+                               clock=clock)
+    return DuckDBPushdown(wrapped, returned, wide_ints, encoder, default_phone_region)
