@@ -10,12 +10,13 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-import result_url
 from connector.api import ExportObserver, ExportSpec, run_export
 from connector.cancel import CancelToken
 from connector.errors import ConfigError, ConnectorError
 from connector.report import JobReport, Progress
-from connector.source import DATABASE_URL_ENV, DEFAULT_DATABASE_URL, parse_shard
+from connector.source import parse_shard
+
+from .options import add_database_option, add_result_options, output_config
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,16 +38,8 @@ def build_parser(commands: Sequence[str] = ()) -> argparse.ArgumentParser:
                "in strict mode, events rejected or not accepted); 2 bad usage or configuration.",
     )
     p.add_argument("query_file", metavar="QUERY_FILE", help="SQL file to run, or - for stdin")
-    p.add_argument("--result", required=True, metavar="RESULT",
-                   help='output settings as a JSON object, or @path to a JSON file, e.g. '
-                        '\'{"type":"<output type>", ..., "access_token":"${TOKEN}"}\' '
-                        "(connector outputs lists the types and their parameters). "
-                        "String values written ${NAME} are read from the environment.")
-    p.add_argument("--database", metavar="URL",
-                   help=f"SQLAlchemy database URL (default: ${DATABASE_URL_ENV}, else "
-                        f"{DEFAULT_DATABASE_URL}: an embedded DuckDB that reads CSV, Parquet and "
-                        "JSON files, e.g. SELECT ... FROM 'events.csv'). ${NAME} is read from "
-                        "the environment, e.g. trino://me:${TRINO_PASSWORD}@host:443/hive/web")
+    add_result_options(p)
+    add_database_option(p)
     p.add_argument("--report-file", metavar="PATH", help="write the job report as JSON to PATH")
     p.add_argument("--dry-run", metavar="PATH",
                    help="send nothing; write the exact request bodies to PATH, one JSON array per line")
@@ -144,7 +137,7 @@ def main(argv: Sequence[str], commands: Sequence[str] = ()) -> int:
     try:
         spec = ExportSpec(
             query=read_query(args.query_file),
-            output=result_url.parse_result(args.result),
+            output=output_config(args),
             database_url=args.database,
             shard=parse_shard(args.shard) if args.shard else None,
             dry_run_path=args.dry_run,

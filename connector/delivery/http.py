@@ -3,7 +3,7 @@ response means.
 
 What every HTTP output needs lives here once:
 - retries of the same body, with doubling waits capped by the policy and the server's
-  Retry-After (through `tenacity`, whose sleep a cancellation cuts short);
+  Retry-After, in waits a cancellation cuts short;
 - a per-output classifier that turns a response into a Verdict: accepted, rejected (split the
   batch in halves and resend each until the culprits stand alone), retry, or fatal (stop the
   run: nothing later can succeed);
@@ -11,20 +11,18 @@ What every HTTP output needs lives here once:
 - cancellation: a tripped CancelToken wakes every retry wait and shuts down every connection,
   so requests in flight end at once; each batch still reports what was settled.
 
-Requests run on worker threads, one per request in flight (`parallelism`), over one keep-alive
-connection each. The pipeline thread only waits for a free slot (`reserve`) and hands the batch
-over (`send`); outcomes come back through the callback, from the workers.
+Each request in flight has a sender thread of its own (the calling thread is the first), over a
+keep-alive connection of its own, so that at one request in flight nothing changes hands twice.
+Outcomes come back through the callback, in whatever order requests end.
 """
 from __future__ import annotations
 
-import queue
 import socket
 import threading
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 import httpx
-import tenacity
 
 from connector.cancel import CancelToken
 from connector.errors import Cancelled
@@ -32,12 +30,8 @@ from connector.records import Batch, BatchOutcome, Rejection
 
 from .body import JsonArrayBody
 from .retry import RetryPolicy
-from .sink import OutcomeCallback, Sink
+from .sink import OutcomeCallback, Sink, TakeBatch
 from .transport import AbortableTransport
-
-# How long abort() waits for requests that were shut down to report.
-_SETTLE_SECONDS = 10.0
-
 
 @dataclass(frozen=True)
 class Verdict:
@@ -86,13 +80,10 @@ class HttpBatchDelivery(Sink):
         self._limit = max(1, parallelism)
         self._in_flight = 0
         self._slots = threading.Condition()
-        self._queue: queue.SimpleQueue[Batch | None] = queue.SimpleQueue()
-        self._workers: list[threading.Thread] = []
         self._transport: AbortableTransport | None = None
         self._client: httpx.Client | None = None
         self._remove_waker: Callable[[], None] | None = None
-        # Set to stop: retry waits end, connections are shut down, batches not started stay
-        # unsent.
+        # Set to stop: retry waits end, connections are shut down, nothing more is sent.
         self._stopping = threading.Event()
 
     # ------------------------------------------------------------------ lifecycle
@@ -106,51 +97,80 @@ class HttpBatchDelivery(Sink):
                                 max_keepalive_connections=self._limit))
         self._client = httpx.Client(headers=self._headers, timeout=httpx.Timeout(self._timeout),
                                     transport=self._transport)
-        for i in range(self._limit):
-            worker = threading.Thread(target=self._work, name=f"connector-delivery-{i}",
-                                      daemon=True)
-            worker.start()
-            self._workers.append(worker)
         self._remove_waker = cancel.add_callback(self._stop_now)
 
-    def reserve(self) -> bool:
-        with self._slots:
-            while self._in_flight >= self._limit and self.failure is None:
-                self.cancel.raise_if_cancelled()
-                self._slots.wait(0.1)
+    def deliver(self, take: TakeBatch) -> None:
+        """Senders take batches and send them, as many at once as the limit allows: the calling
+        thread, plus a thread for each further request in flight. A sender takes a batch only
+        once it holds a slot, so batches in memory stay bounded."""
+        if self._limit == 1:
+            return super().deliver(take)
+        failures: list[BaseException] = []
+        done = threading.Event()  # no more batches: senders finish what they hold and stop
+
+        def sender() -> None:
+            try:
+                while not done.is_set() and self._acquire():
+                    try:
+                        batch = take()
+                    except BaseException:
+                        self._release()
+                        raise
+                    if batch is None:
+                        self._release()
+                        done.set()
+                        return
+                    self._send_held(batch)
+                    batch = None  # not held while the next one is taken
+            except BaseException as exc:  # noqa: BLE001 - raised again on the calling thread
+                failures.append(exc)
+                done.set()
+
+        helpers = [threading.Thread(target=sender, name=f"connector-sender-{i}", daemon=True)
+                   for i in range(1, self._limit)]
+        for thread in helpers:
+            thread.start()
+        sender()
+        for thread in helpers:
+            thread.join()
+        if failures:
+            raise failures[0]
         self.cancel.raise_if_cancelled()
-        return self.failure is None
 
     def send(self, batch: Batch) -> None:
         with self._slots:
             self._in_flight += 1
-        self._queue.put(batch)
-
-    def commit(self) -> None:
-        with self._slots:
-            while self._in_flight:
-                self.cancel.raise_if_cancelled()
-                self._slots.wait(0.1)
+        self._send_held(batch)
 
     def abort(self) -> None:
         self._stop_now()
-        with self._slots:
-            self._slots.wait_for(lambda: self._in_flight == 0, _SETTLE_SECONDS)
 
     def close(self) -> None:
         if self._remove_waker is not None:
             self._remove_waker()
             self._remove_waker = None
-        for _ in self._workers:
-            self._queue.put(None)
-        for worker in self._workers:
-            worker.join(_SETTLE_SECONDS)
-        self._workers.clear()
         if self._client is not None:
             self._client.close()
             self._client = None
 
-    # ------------------------------------------------------------------ stopping
+    # ------------------------------------------------------------------ slots and stopping
+    def _acquire(self) -> bool:
+        """Wait for a free slot; False once the sink failed. Raises Cancelled."""
+        with self._slots:
+            while self._in_flight >= self._limit and self.failure is None:
+                self.cancel.raise_if_cancelled()
+                self._slots.wait(0.1)
+            self.cancel.raise_if_cancelled()
+            if self.failure is not None:
+                return False
+            self._in_flight += 1
+            return True
+
+    def _release(self) -> None:
+        with self._slots:
+            self._in_flight -= 1
+            self._slots.notify_all()
+
     def _stop_now(self) -> None:
         """Stop every request: also a CancelToken callback, so it may run in a signal handler;
         it only sets a flag and shuts sockets down."""
@@ -166,32 +186,25 @@ class HttpBatchDelivery(Sink):
             self._slots.notify_all()
         self._stop_now()
 
-    # ------------------------------------------------------------------ the workers
-    def _work(self) -> None:
-        while True:
-            batch = self._queue.get()
-            if batch is None:
-                return
-            outcome = BatchOutcome()
-            try:
-                if self._stopping.is_set():
-                    raise Cancelled
-                self._deliver(batch, batch.records, batch.rows, range(len(batch)), outcome)
-            except Cancelled:
-                outcome.error = outcome.error or "cancelled while in flight"
-            except Exception as exc:  # noqa: BLE001 - never lose a batch's outcome to a bug
-                outcome.error = f"delivery failed: {describe_failure(exc)}"
-                outcome.fatal = True
-            if outcome.fatal:
-                self._fail(outcome.error)
-            try:
-                self.on_outcome(batch, outcome)
-            finally:
-                # Not held while waiting for the next one: at 100,000 events a batch is ~65 MB.
-                batch = outcome = None  # type: ignore[assignment]
-                with self._slots:
-                    self._in_flight -= 1
-                    self._slots.notify_all()
+    # ------------------------------------------------------------------ one batch
+    def _send_held(self, batch: Batch) -> None:
+        """Deliver a batch whose slot is held; always reports an outcome and frees the slot."""
+        outcome = BatchOutcome()
+        try:
+            if self._stopping.is_set():
+                raise Cancelled
+            self._deliver(batch, batch.records, batch.rows, range(len(batch)), outcome)
+        except Cancelled:
+            outcome.error = outcome.error or "cancelled while in flight"
+        except Exception as exc:  # noqa: BLE001 - never lose a batch's outcome to a bug
+            outcome.error = f"delivery failed: {describe_failure(exc)}"
+            outcome.fatal = True
+        if outcome.fatal:
+            self._fail(outcome.error)
+        try:
+            self.on_outcome(batch, outcome)
+        finally:
+            self._release()
 
     def _deliver(self, batch: Batch, records: Sequence[bytes], rows: Sequence[int],
                  positions: Sequence[int], outcome: BatchOutcome) -> None:
@@ -222,27 +235,24 @@ class HttpBatchDelivery(Sink):
 
     # ------------------------------------------------------------------ one request, retried
     def _post_with_retry(self, records: Sequence[bytes], outcome: BatchOutcome) -> Verdict:
-        def count_retry(_state: tenacity.RetryCallState) -> None:
+        """Send the same body until a verdict other than retry, at most max_retry + 1 times.
+
+        The loop is ours rather than a retry library's: the wait must end the moment the run is
+        cancelled (backoff sleeps with time.sleep), and nothing may keep the body alive once the
+        request is settled (a per-call tenacity state held each batch until a collection).
+        """
+        attempt = 1
+        while True:
+            try:
+                return self._post_once(records, outcome)
+            except RETRYABLE as exc:
+                if attempt > self._retry.max_retry or self._stopping.is_set():
+                    raise
+                wait = self._retry.wait(attempt, getattr(exc, "retry_after", None))
+            attempt += 1
             outcome.retries += 1
-
-        retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self._retry.max_retry + 1),
-            wait=self._wait,
-            retry=tenacity.retry_if_exception(
-                lambda exc: isinstance(exc, RETRYABLE) and not self._stopping.is_set()),
-            sleep=self._sleep,
-            before_sleep=count_retry,
-            reraise=True,
-        )
-        return retrying(self._post_once, records, outcome)
-
-    def _wait(self, state: tenacity.RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome is not None else None
-        return self._retry.wait(state.attempt_number, getattr(exc, "retry_after", None))
-
-    def _sleep(self, seconds: float) -> None:
-        if self._stopping.wait(seconds):
-            raise Cancelled
+            if self._stopping.wait(wait):
+                raise Cancelled
 
     def _post_once(self, records: Sequence[bytes], outcome: BatchOutcome) -> Verdict:
         assert self._client is not None

@@ -8,16 +8,19 @@ from connector.cancel import CancelToken
 from connector.records import Batch, BatchOutcome
 
 OutcomeCallback = Callable[[Batch, BatchOutcome], None]
+# Hands out the next batch in query order; None when there are no more. Thread-safe; raises the
+# producer's failure, or Cancelled.
+TakeBatch = Callable[[], "Batch | None"]
 
 
 class Sink(ABC):
-    """Delivers batches. The lifecycle is open → (reserve, send)… → commit or abort → close.
+    """Delivers batches. The lifecycle is open → deliver → commit (or abort) → close.
 
-    `send` never raises for a delivery problem: each batch sent gets exactly one outcome through
-    the callback given to `open`, possibly later and from another thread, and settled only as
-    far as it got (a cancelled batch reports what was accepted before the cancellation). A
-    problem that makes later batches hopeless (refused credentials, retries exhausted) sets
-    `failure`; `reserve` then returns False.
+    `deliver` takes batches and sends them until `take` runs dry; each batch taken gets exactly
+    one outcome through the callback given to `open`, settled only as far as it got (a cancelled
+    batch reports what was accepted before the cancellation). A problem that makes later batches
+    hopeless (refused credentials, retries exhausted) sets `failure` and ends `deliver`; the
+    batches not taken stay unsent.
     """
 
     failure: str | None = None
@@ -26,21 +29,26 @@ class Sink(ABC):
         self.cancel = cancel
         self.on_outcome = on_outcome
 
-    def reserve(self) -> bool:
-        """Wait until one more batch may be sent; False once the sink has failed.
-        Raises Cancelled when the run is cancelled while waiting."""
-        self.cancel.raise_if_cancelled()
-        return self.failure is None
+    def deliver(self, take: TakeBatch) -> None:
+        """Send every batch `take` hands out. This default sends them one at a time on the
+        calling thread; a sink may send several at once."""
+        while self.failure is None:
+            self.cancel.raise_if_cancelled()
+            batch = take()
+            if batch is None:
+                return
+            self.send(batch)
+            batch = None  # not held while the next one is taken
 
     @abstractmethod
     def send(self, batch: Batch) -> None:
-        """Deliver one batch (after a successful `reserve`)."""
+        """Deliver one batch on the calling thread; its outcome goes to the callback."""
 
     def commit(self) -> None:  # noqa: B027 - optional hook
-        """Wait for every batch's outcome and make the delivery final."""
+        """Make the delivery final (after `deliver` returned)."""
 
     def abort(self) -> None:  # noqa: B027 - optional hook
-        """Stop at once; batches in flight report what was settled."""
+        """Stop at once (on an error or a cancellation during `deliver`)."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (after commit or abort, and on any error)."""

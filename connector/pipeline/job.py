@@ -2,8 +2,8 @@
 
 Threads overlap CPU and network while keeping query order:
 - the producer (a worker thread) fetches partitions, encodes rows and cuts batches;
-- the sender (the calling thread) hands batches to the sink as it has room for them; an HTTP
-  sink sends them from its own loop.
+- the sender (the calling thread) hands batches to the sink, which sends them (an HTTP sink with
+  several requests in flight adds a sender thread for each further one).
 A BatchBuffer between producer and sender keeps memory flat and spills to disk when the sender
 falls behind, so the engine keeps being read during a long retry wait. In strict mode
 (ignore_invalid_records = false) the producer spools every encoded record to a temporary file and
@@ -137,17 +137,14 @@ class ExportJob:
             sink.close()
 
     def _send_all(self, sink: Sink) -> None:
-        while sink.reserve():
-            item = self._next_batch()
-            if isinstance(item, _Done):
-                break
-            sink.send(item)
-            item = None  # don't hold the sent batch while waiting for the next one
+        sink.deliver(self._take)
         sink.commit()
         if sink.failure is not None:
             self.report.fail("send_failed", sink.failure)
 
-    def _next_batch(self) -> Batch | _Done:
+    def _take(self) -> Batch | None:
+        """The next batch for the sink (from any of its sender threads), None once there are no
+        more; the producer's failure is raised here."""
         while True:
             try:
                 item = self._buffer.get(timeout=0.1)
@@ -156,7 +153,7 @@ class ExportJob:
                 continue
             if isinstance(item, Failure):
                 raise item.exc
-            return item
+            return None if isinstance(item, _Done) else item
 
     def _drain(self, producer: threading.Thread, stream: Stream) -> None:
         """Stop the producer (it checks the stop flag); rows read but not sent end up `failed`."""
