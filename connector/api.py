@@ -23,7 +23,7 @@ from connector.mapping import OutputMapping
 from connector.masking import Redactor
 from connector.pipeline import ExportJob
 from connector.report import JobReport
-from connector.source import Shard, Source, database_url, shard_sql, url_secrets
+from connector.source import Shard, Source, database_url, url_secrets
 
 
 @dataclass(frozen=True)
@@ -49,12 +49,13 @@ class ExportSpec:
     query: str
     output: Mapping[str, Any]  # the merged output configuration; ${NAME} not yet expanded
     database_url: str | None = None  # None: $CONNECTOR_DATABASE_URL, else the embedded DuckDB
-    mapping: OutputMapping = field(default_factory=OutputMapping)
+    mapping: OutputMapping = field(default_factory=OutputMapping)  # with segment metadata
     shard: Shard | None = None
     dry_run_path: str | None = None  # write the request bodies here instead of sending
     report_path: str | None = None  # write the JSON report here
     pushdown: bool = True  # let the engine build the records where the output supports it
     session: SessionContext = field(default_factory=SessionContext)
+    activation: str | None = None  # the saved activation this run is of, for the report
 
 
 class ExportObserver:
@@ -105,21 +106,25 @@ def run_export(spec: ExportSpec, cancel: CancelToken | None = None,
         url = result_url.expand_env({"--database": database_url(spec.database_url)})["--database"]
         for secret in url_secrets(url):
             redactor.add(secret)
+        if spec.shard is not None and plugin.shard_column is None:
+            raise ConfigError(f"--shard: the {plugin.type} output has no shard key")
         source = Source(url, cancel=cancel)
-        sql = spec.mapping.apply(sql, source.dialect)
-        if spec.shard is not None:
-            if plugin.shard_column is None:
-                raise ConfigError(f"--shard: the {plugin.type} output has no shard key")
-            sql = shard_sql(sql, source.dialect, spec.shard, plugin.shard_column)
     except ConfigError as exc:
         raise ConfigError(redactor(str(exc))) from None
 
     report = JobReport(output_type=plugin.type, destination=plugin.describe_destination(),
                        dry_run=spec.dry_run_path is not None, redact=redactor)
     report.sections.append(plugin.report_section)
+    if spec.activation is not None or spec.mapping.metadata:
+        # Like Treasure Data's activation log: which activation, for which segment.
+        context = {"name": spec.activation, "metadata": dict(spec.mapping.metadata)}
+        report.sections.append(lambda: {"activation": context})
     observer.started(report)
+    # The String Builder's timestamp: the time of the export, read once for every row.
+    export_time = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     job = ExportJob(plugin, source, report, cancel=cancel, dry_run_path=spec.dry_run_path,
-                    on_warning=observer.warning, pushdown=spec.pushdown)
+                    on_warning=observer.warning, pushdown=spec.pushdown, mapping=spec.mapping,
+                    export_time=export_time, shard=spec.shard)
     try:
         job.run(sql)
     except ConfigError as exc:

@@ -16,7 +16,8 @@ from connector.errors import ConfigError, ConnectorError
 from connector.report import JobReport, Progress
 from connector.source import parse_shard
 
-from .options import add_database_option, add_result_options, output_config
+from .options import (add_database_option, add_mapping_options, add_result_options,
+                      output_config, output_mapping)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,6 +41,7 @@ def build_parser(commands: Sequence[str] = ()) -> argparse.ArgumentParser:
     p.add_argument("query_file", metavar="QUERY_FILE", help="SQL file to run, or - for stdin")
     add_result_options(p)
     add_database_option(p)
+    add_mapping_options(p)
     p.add_argument("--report-file", metavar="PATH", help="write the job report as JSON to PATH")
     p.add_argument("--dry-run", metavar="PATH",
                    help="send nothing; write the exact request bodies to PATH, one JSON array per line")
@@ -138,6 +140,7 @@ def main(argv: Sequence[str], commands: Sequence[str] = ()) -> int:
         spec = ExportSpec(
             query=read_query(args.query_file),
             output=output_config(args),
+            mapping=output_mapping(args),
             database_url=args.database,
             shard=parse_shard(args.shard) if args.shard else None,
             dry_run_path=args.dry_run,

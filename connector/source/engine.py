@@ -167,6 +167,18 @@ class Source:
                 return None
         return [(str(r[0]), str(r[1])) for r in rows]
 
+    def column_names(self, sql: str) -> list[str]:
+        """The names of the query's columns, in order, without reading its rows."""
+        described = self.describe(sql)
+        if described is not None:
+            return [name for name, _ in described]
+        with self._connection() as conn:
+            result = self._execute(conn, f"SELECT * FROM (\n{sql}\n) AS q LIMIT 0")
+            try:
+                return list(result.keys())
+            finally:
+                result.close()
+
     def stream_arrow(self, sql: str) -> Any:
         """The query's result as Arrow record batches of at most ARROW_BATCH_ROWS rows."""
         return self._open(sql, self._arrow_batches)
