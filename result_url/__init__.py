@@ -51,7 +51,7 @@ def resolve_config(raw: Mapping[str, Any], redactor: Redactor, *, connection: st
     for key in secret:
         if isinstance(layered.get(key), str):
             redactor.add(layered[key])
-    config = Expander(env, secrets, redactor, warn).config(layered)
+    config = Expander(env, secrets, redactor, warn).config(layered, origins)
     for key in secret:
         if isinstance(config.get(key), str):
             redactor.add(config[key])

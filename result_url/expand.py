@@ -71,8 +71,12 @@ class Expander:
             return self.text(key, value)
         return value
 
-    def config(self, config: Mapping[str, Any]) -> dict[str, Any]:
-        return {k: self.value(k, v) for k, v in config.items()}
+    def config(self, config: Mapping[str, Any],
+               origins: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """Every value resolved; `origins` (key -> layer) make errors say where a key came from."""
+        origins = origins or {}
+        return {k: self.value(f"{k} (from {origins[k]})" if k in origins else k, v)
+                for k, v in config.items()}
 
 
 def expand_env(config: Mapping[str, Any], env: Mapping[str, str] | None = None) -> dict[str, Any]:
