@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import tomlkit
 
 import result_url
-from connector.connections import Connection, ConnectionStore, Reference, check_name
+from connector.connections import KINDS, Connection, ConnectionStore, Reference, check_name
 from connector.errors import ConfigError
 from connector.masking import Redactor
 from connector.outputs import OutputPlugin, load_output
@@ -104,10 +104,18 @@ def connection_values(type_name: str, schema: dict[str, Any], sets: Sequence[str
     return values
 
 
-def add(args: argparse.Namespace, store: ConnectionStore) -> int:
+def add(args: argparse.Namespace, store: ConnectionStore, redactor: Redactor) -> int:
+    for item in args.secret:  # a value, unless it is a reference (which is not secret)
+        text = item.partition("=")[2]
+        if text.partition(":")[0] not in KINDS:
+            redactor.add(text)
     check_name(args.name)
     plugin_cls = result_url.check_type(args.type)
     schema = plugin_cls.schema()
+    secret = result_url.secret_keys(schema)
+    for key, _, text in (item.partition("=") for item in args.set):
+        if key in secret:
+            redactor.add(text)
     values = connection_values(args.type, schema, args.set, args.secret, args.plaintext)
     connection = Connection(args.name, args.type, values)
     problems = result_url.connection_problems(connection, schema)
@@ -118,8 +126,7 @@ def add(args: argparse.Namespace, store: ConnectionStore) -> int:
             warn(f"{key}: {ref.target} does not exist yet; the export reads it when it runs")
     store.save(connection, replace=args.force)
     print(f"saved connection {args.name!r} ({args.type}) in {store.path}", file=sys.stderr)
-    plain = sorted(k for k, v in values.items()
-                   if k in result_url.secret_keys(schema) and not isinstance(v, Reference))
+    plain = sorted(k for k, v in values.items() if k in secret and not isinstance(v, Reference))
     if plain:
         warn(f"{', '.join(plain)} stored in clear text in {store.path} (mode 0600)")
     return 0
@@ -164,7 +171,7 @@ def masked_values(connection: Connection) -> dict[str, Any]:
     return out
 
 
-def list_(args: argparse.Namespace, store: ConnectionStore) -> int:
+def list_(args: argparse.Namespace, store: ConnectionStore, _: Redactor) -> int:
     connections = list(store)
     if args.json:
         print(json.dumps([{"name": c.name, "type": c.type, "secrets": secret_sources(c)}
@@ -183,7 +190,7 @@ def list_(args: argparse.Namespace, store: ConnectionStore) -> int:
     return 0
 
 
-def show(args: argparse.Namespace, store: ConnectionStore) -> int:
+def show(args: argparse.Namespace, store: ConnectionStore, _: Redactor) -> int:
     connection = store.get(args.name)
     values = masked_values(connection)
     schema = _schema_of(connection.type)
@@ -214,7 +221,7 @@ def _toml(value: Any) -> str:
     return tomlkit.item(value).as_string()
 
 
-def delete(args: argparse.Namespace, store: ConnectionStore) -> int:
+def delete(args: argparse.Namespace, store: ConnectionStore, _: Redactor) -> int:
     store.delete(args.name)
     print(f"deleted connection {args.name!r} from {store.path}", file=sys.stderr)
     return 0
@@ -225,11 +232,9 @@ ACTIONS = {"add": add, "list": list_, "show": show, "delete": delete}
 
 def main(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
-    # Literal values given on this command line: no message may show them.
-    redactor = Redactor(item.partition("=")[2] for item in
-                        [*getattr(args, "secret", []), *getattr(args, "set", [])])
+    redactor = Redactor()  # the secret values given on this command line, once known
     try:
-        return ACTIONS[args.action](args, ConnectionStore(warn=warn))
+        return ACTIONS[args.action](args, ConnectionStore(warn=warn), redactor)
     except ConfigError as exc:
         error(redactor(str(exc)))
         return exc.exit_code
