@@ -8,6 +8,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
+import sys
 import textwrap
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
@@ -22,7 +24,7 @@ import result_url
 from connector import cli
 from connector.connections import ConnectionStore, SecretStore
 from connector.errors import ConfigError
-from helpers import REPO, TAG, TOKEN, run_command
+from helpers import REPO, TAG, TOKEN, cli_env, run_command
 
 SCHEMA = json.loads((REPO / "schemas" / "line_conversion.json").read_text("utf-8"))
 
@@ -390,3 +392,26 @@ def test_broken_secrets_file_is_reported_by_position(tmp_path):
     assert run.returncode == 2
     assert "secrets.toml: not valid TOML (line 2" in run.stderr
     run.assert_no_secret()
+
+
+# --------------------------------------------------------------------------- the docs
+
+
+def test_the_docs_walkthrough_runs_as_written(tmp_path):
+    """docs/connections.md's shell walkthrough, run by bash as written (the installed
+    `connector` command, the example data, a config home of its own), prints the `list` output
+    the page shows."""
+    page = (REPO / "docs" / "connections.md").read_text("utf-8")
+    script = page.split("<!-- example-shell: walkthrough -->\n```sh\n", 1)[1].split("```", 1)[0]
+    shown = page.split("`connections list` shows where each secret comes from, never its "
+                       "value:\n\n", 1)[1].split("\n\n", 1)[0]
+    (tmp_path / "examples").symlink_to(REPO / "examples")
+    env = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path,
+                          env=cli_env(tmp_path, env), capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    for line in shown.splitlines():
+        assert line.strip() in proc.stdout, (line, proc.stdout)
+    assert proc.stderr.count("Dry run SUCCESS") == 3
