@@ -415,3 +415,45 @@ def test_the_docs_walkthrough_runs_as_written(tmp_path):
     for line in shown.splitlines():
         assert line.strip() in proc.stdout, (line, proc.stdout)
     assert proc.stderr.count("Dry run SUCCESS") == 3
+
+
+def test_secrets_set_prompts_on_a_terminal_without_echo(tmp_path):
+    """On a terminal, `secrets set` asks for the value and the terminal does not echo it: what
+    is typed is stored, and the terminal never shows it."""
+    import pty
+    import select
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a session on the pseudo-terminal, as a user's shell would be
+        os.execve(sys.executable, [sys.executable, "-m", "connector", "secrets", "set", "typed"],
+                  cli_env(tmp_path))
+    shown = b""
+
+    def read_until(marker: bytes, timeout: float = 60) -> None:
+        nonlocal shown
+        while marker not in shown:
+            ready, _, _ = select.select([fd], [], [], timeout)
+            assert ready, shown
+            try:
+                chunk = os.read(fd, 1024)
+            except OSError:  # the child closed the terminal
+                return
+            if not chunk:
+                return
+            shown += chunk
+
+    read_until(b"value of secret typed: ")
+    os.write(fd, TOKEN.encode() + b"\n")
+    read_until(b"saved secret typed")
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert os.WEXITSTATUS(status) == 0, shown
+    assert TOKEN.encode() not in shown
+    assert SecretStore(tmp_path / "config-home").get_stored("typed") == TOKEN
+
+
+def test_deleting_from_nothing_creates_nothing(tmp_path):
+    for args in (["connections", "delete", "x"], ["secrets", "delete", "x"]):
+        run = run_command(tmp_path, *args)
+        assert run.returncode == 2 and "no " in run.stderr
+    assert not (tmp_path / "config-home").exists()

@@ -81,6 +81,8 @@ class SecretStore:
             self.file.write_text(tomlkit.dumps(doc))
 
     def delete(self, key: str) -> None:
+        if not self.path.exists():  # nothing to lock: create nothing
+            raise ConfigError(f"no secret named {key!r} in {self.path}")
         with self.file.locked():
             doc = self._load()
             if key not in doc:

@@ -142,6 +142,8 @@ class ConnectionStore:
             self.file.write_text(tomlkit.dumps(doc))
 
     def delete(self, name: str) -> None:
+        if not self.path.exists():  # nothing to lock: create nothing
+            raise ConfigError(f"no connection named {name!r} in {self.path}")
         with self.file.locked():
             doc = self._document()
             table = doc.get("connections") or {}
