@@ -22,9 +22,9 @@ from .layers import SETTINGS, connection_problems, merge, origin, typed_value
 from .parse import connection_name, parse_result
 from .validate import apply_defaults, problems, secret_keys, validate
 
-__all__ = ["SETTINGS", "Expander", "apply_defaults", "build_output", "check_type", "connection_name",
-           "connection_problems", "expand_env", "merge", "parse_result", "problems",
-           "resolve_config", "secret_keys", "typed_value", "validate"]
+__all__ = ["SETTINGS", "Expander", "apply_defaults", "build_output", "check_type",
+           "connection_name", "connection_problems", "expand_env", "merge", "parse_result",
+           "problems", "resolve_config", "secret_keys", "typed_value", "validate"]
 
 
 def resolve_config(raw: Mapping[str, Any], redactor: Redactor, *, connection: str | None = None,
@@ -38,9 +38,10 @@ def resolve_config(raw: Mapping[str, Any], redactor: Redactor, *, connection: st
     anything read from the secrets store, a secret file or the keyring) is added to `redactor`,
     a literal secret before a `${NAME}` in another value can fail."""
     warn = warn or (lambda _m: None)
+    origins: dict[str, str] = {}
     if connection is None:
         plugin_cls = load_output(raw.get("type"))
-        layered, origins, label = dict(raw), {}, "invalid --result"
+        layered, label = dict(raw), "invalid --result"
     else:
         saved = (store or ConnectionStore(warn=warn)).get(connection)
         plugin_cls = load_output(saved.type, where=origin(saved))

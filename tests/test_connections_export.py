@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import result_url
-from connector import ConfigError, ExportSpec, run_export
+from connector import ConfigError, ExportObserver, ExportSpec, run_export
 from connector.connections import Connection, ConnectionStore, Reference, SecretLookup, SecretStore
 from connector.masking import Redactor
 from connector.outputs.line_conversion.sandbox import run_sandbox
@@ -374,12 +374,22 @@ def test_a_value_from_the_secrets_store_is_a_secret_everywhere(bound, tmp_path):
     assert value not in blob(run)
 
 
+class Watch(ExportObserver):
+    """Keeps the warnings a run shows."""
+
+    def __init__(self) -> None:
+        self.warnings: list[str] = []
+
+    def warning(self, message: str) -> None:
+        self.warnings.append(message)
+
+
 printable_tokens = st.text(st.characters(exclude_categories=("Cs", "Cc")), min_size=1,
                            max_size=40).map(lambda s: "tok-" + s)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                  HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(token=printable_tokens, where=st.sampled_from(["store", "file", "env"]))
 def test_no_token_of_any_shape_reaches_the_report_or_an_error(bound, tmp_path_factory, token,
                                                               where):
@@ -402,16 +412,13 @@ def test_no_token_of_any_shape_reaches_the_report_or_an_error(bound, tmp_path_fa
     store.save(Connection("c", "line_conversion", {"line_tag_id": TAG, "access_token": ref,
                                                    "endpoint": bound.url, "max_retry": 1,
                                                    "initial_retry_wait": 1}))
-    shown: list[str] = []
+    watch = Watch()
+    shown = watch.warnings
     old = {k: os.environ.get(k) for k in ("CONNECTOR_CONFIG_HOME", "T")}
     os.environ.update({"CONNECTOR_CONFIG_HOME": str(home), **env})
     try:
-        class Watch(__import__("connector").ExportObserver):
-            def warning(self, message: str) -> None:
-                shown.append(message)
-
         try:
-            report = run_export(ExportSpec(query=gen_sql(2), connection="c"), observer=Watch())
+            report = run_export(ExportSpec(query=gen_sql(2), connection="c"), observer=watch)
             shown.append(json.dumps(report.to_dict()))
             shown.append(report.summary())
             assert report.status == "error"

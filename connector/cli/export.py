@@ -1,4 +1,5 @@
-"""`connector QUERY_FILE (--result RESULT | --result-connection NAME) ...`: one export, run through `run_export`.
+"""`connector QUERY_FILE (--result RESULT | --result-connection NAME) ...`: one export, run
+through `run_export`.
 
 Exit status: 0 success, 1 the job failed, 2 bad usage or configuration (before anything is sent).
 """
@@ -128,9 +129,7 @@ def main(argv: Sequence[str], commands: Sequence[str] = ()) -> int:
     args = build_parser(commands).parse_args(argv)
     try:
         query = read_query(args.query_file)
-        choice = output_options(args)
-        assert choice is not None  # required: an error was raised otherwise
-        connection, output = choice
+        connection, output = output_options(args)
         spec = ExportSpec(
             query=query,
             output=output,

@@ -43,11 +43,10 @@ def add_result_options(parser: argparse.ArgumentParser) -> None:
                              "type cannot be changed")
 
 
-def output_options(args: argparse.Namespace, *, required: bool = True
-                   ) -> tuple[str | None, dict[str, Any]] | None:
+def output_options(args: argparse.Namespace) -> tuple[str | None, dict[str, Any]]:
     """(saved connection or None, output configuration or the settings over the connection),
-    as ExportSpec takes them; None when nothing was given and `required` is false.
-    ConfigError when the options are wrong or contradict each other."""
+    as ExportSpec takes them. ConfigError when the options are missing, wrong or contradict
+    each other."""
     if args.result_settings is not None and args.result_connection is None:
         raise ConfigError(SETTINGS_WITHOUT_CONNECTION)
     if args.result is not None and args.result_connection is not None:
@@ -58,12 +57,10 @@ def output_options(args: argparse.Namespace, *, required: bool = True
         settings = ({} if args.result_settings is None
                     else result_url.parse_result(args.result_settings, "--result-settings"))
         return args.result_connection, settings
-    if args.result is not None:
-        name = result_url.connection_name(args.result)
-        return (name, {}) if name else (None, result_url.parse_result(args.result))
-    if required:
+    if args.result is None:
         raise ConfigError("one of --result or --result-connection is required")
-    return None
+    name = result_url.connection_name(args.result)
+    return (name, {}) if name else (None, result_url.parse_result(args.result))
 
 
 def add_database_option(parser: argparse.ArgumentParser) -> None:
