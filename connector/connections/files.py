@@ -14,6 +14,9 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Callable, Iterator, Mapping
 
+import tomlkit
+import tomlkit.exceptions
+
 from connector.errors import ConfigError
 
 try:  # POSIX; elsewhere concurrent writers are not serialised
@@ -75,6 +78,7 @@ class PrivateFile:
     def __init__(self, path: Path, warn: Warn) -> None:
         self.path = path
         self.warn = warn
+        self._updating = False  # under the lock: the file is about to be replaced 0600
 
     def read_text(self) -> str | None:
         """The content, or None when the file does not exist yet."""
@@ -86,8 +90,18 @@ class PrivateFile:
             raise ConfigError(f"cannot read {self.path}: {exc.strerror}") from None
         except UnicodeDecodeError:
             raise ConfigError(f"{self.path} is not UTF-8 text") from None
-        check_readable_only_by_owner(self.path, self.warn)
+        if not self._updating:
+            check_readable_only_by_owner(self.path, self.warn)
         return text
+
+    def read_toml(self) -> tomlkit.TOMLDocument:
+        """The file as a TOML document (empty when there is no file yet), comments kept."""
+        try:
+            return tomlkit.parse(self.read_text() or "")
+        except tomlkit.exceptions.ParseError as exc:
+            # The position only: the parser's message quotes the text, which holds secrets.
+            raise ConfigError(f"{self.path}: not valid TOML (line {exc.line}, column {exc.col})"
+                              ) from None
 
     def write_text(self, text: str) -> None:
         """Replace the file atomically with a new one of mode 0600."""
@@ -125,8 +139,10 @@ class PrivateFile:
         try:
             if fcntl is not None:
                 fcntl.flock(fd, fcntl.LOCK_EX)
+            self._updating = True
             yield
         finally:
+            self._updating = False
             os.close(fd)  # closing releases the lock
 
 

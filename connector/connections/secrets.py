@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Mapping
 
 import tomlkit
-import tomlkit.exceptions
 
 from connector.errors import ConfigError
 
@@ -49,13 +48,7 @@ class SecretStore:
         return self.file.path
 
     def _load(self) -> tomlkit.TOMLDocument:
-        text = self.file.read_text()
-        try:
-            doc = tomlkit.parse(text or "")
-        except tomlkit.exceptions.ParseError as exc:
-            # The position only: the text holds secrets.
-            raise ConfigError(f"{self.path}: not valid TOML (line {exc.line}, column {exc.col})"
-                              ) from None
+        doc = self.file.read_toml()
         for key, value in doc.items():
             if not isinstance(value, str):
                 raise ConfigError(f"{self.path}: {key}: a secret must be text")

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import tomlkit
-import tomlkit.exceptions
 from tomlkit.items import Table
 
 from connector.errors import ConfigError
@@ -79,13 +78,7 @@ class ConnectionStore:
         return self.file.path
 
     def _document(self) -> tomlkit.TOMLDocument:
-        text = self.file.read_text()
-        try:
-            doc = tomlkit.parse(text or "")
-        except tomlkit.exceptions.ParseError as exc:
-            # The position only: a line of the file may hold a plaintext secret.
-            raise ConfigError(f"{self.path}: not valid TOML (line {exc.line}, column {exc.col})"
-                              ) from None
+        doc = self.file.read_toml()
         table = doc.get("connections")
         if table is not None and not isinstance(table, dict):
             raise ConfigError(f"{self.path}: 'connections' must be a table")
