@@ -141,8 +141,9 @@ def test_set_values_take_the_schema_types(tmp_path, item, value):
     (["--secret", "max_records=env:N"], "invalid connection 'c': max_records: a reference or "
                                         "${...} gives text, but max_records must be of type "
                                         "integer"),
-    (["--secret", "access_token=env:1BAD"], "env:1BAD: not an environment variable name"),
-    (["--secret", "access_token=secret:a b"], "secret:a b: not a secret key"),
+    (["--secret", "access_token=env:1BAD"], "env: not a valid environment variable name"),
+    (["--secret", "access_token=secret:a b"], "secret: not a valid secret key"),
+    (["--secret", f"access_token=env:{TOKEN}"], "env: not a valid environment variable name"),
     (["--secret", "access_token=env:"], "env: reference without a name"),
 ])
 def test_saved_values_are_checked(tmp_path, args, message):
@@ -152,12 +153,15 @@ def test_saved_values_are_checked(tmp_path, args, message):
     assert run.returncode == 2
     assert f"connector: error: {message}" in run.stderr, run.stderr
     assert len(run.stderr.splitlines()) == 1 and "Traceback" not in run.stderr
+    run.assert_no_secret()
     assert saved(tmp_path) == {}
 
 
 @pytest.mark.parametrize("args,message", [
     (["connections", "add", "bad name", "--type", "line_conversion"],
-     "'bad name' is not a connection name"),
+     "not a valid connection name (letters, digits,"),
+    (["connections", "add", TOKEN + "/x", "--type", "line_conversion"],
+     "not a valid connection name"),
     (["connections", "add", "c", "--type", "meta_capi"],
      "--type: unknown output type 'meta_capi' (registered: line_conversion)"),
     (["connections", "add", "c"], "the following arguments are required: --type"),
@@ -169,6 +173,7 @@ def test_bad_usage_exits_2(tmp_path, args, message):
     assert run.returncode == 2
     assert message in run.stderr
     assert "Traceback" not in run.stderr
+    run.assert_no_secret()
 
 
 def test_an_existing_name_is_replaced_only_with_force(tmp_path):
@@ -362,14 +367,16 @@ def test_secrets_set_list_delete(tmp_path):
 @pytest.mark.parametrize("args,input,message", [
     (["secrets", "set", "k"], "", "no value given for secret k"),
     (["secrets", "set", "k"], "\n", "no value given for secret k"),
-    (["secrets", "set", "bad key"], "v", "'bad key' is not a secret key"),
-    (["secrets", "set", ".hidden"], "v", "'.hidden' is not a secret key"),
+    (["secrets", "set", "bad key"], "v", "not a valid secret key"),
+    (["secrets", "set", ".hidden"], "v", "not a valid secret key"),
+    (["secrets", "set", TOKEN + "!"], "v", "not a valid secret key"),
     (["secrets"], None, "the following arguments are required: ACTION"),
 ])
 def test_secrets_bad_usage(tmp_path, args, input, message):
     run = run_command(tmp_path, *args, input=input)
     assert run.returncode == 2
     assert message in run.stderr
+    run.assert_no_secret()
     assert not (tmp_path / "config-home" / "secrets.toml").exists()
 
 

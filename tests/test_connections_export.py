@@ -253,7 +253,8 @@ ERRORS = [
      "no.such, or the environment variable CONNECTOR_SECRET_NO_SUCH)"),
     (["--result-connection", "line", "--result-settings",
       '{"access_token": "${secret:bad key}"}'],
-     "access_token (from result settings): 'bad key' is not a secret key"),
+     "access_token (from result settings): not a valid secret key"),
+    (["--result-connection", TOKEN + " "], "not a valid connection name"),
 ]
 
 

@@ -282,7 +282,7 @@ def test_broken_toml_is_reported_by_position_never_by_content(tmp_path):
      "connection 'x': access_token: a reference has exactly one of"),
     ('[connections.x]\ntype = "line_conversion"\naccess_token = {vault = "a"}\n',
      "connection 'x': access_token: unknown reference kind 'vault'"),
-    ('[connections."bad name"]\ntype = "line_conversion"\n', "'bad name' is not a connection name"),
+    ('[connections."bad name"]\ntype = "line_conversion"\n', "connection 'bad name': not a valid connection name"),
     ('connections = 3\n', "'connections' must be a table"),
 ])
 def test_a_malformed_connection_is_named(tmp_path, body, message):

@@ -41,11 +41,12 @@ class Reference:
             raise ConfigError(f"unknown reference kind {self.kind!r} (known: {', '.join(KINDS)})")
         if not self.target:
             raise ConfigError(f"{self.kind}: reference without a name")
+        # An invalid name is not repeated: it may be a secret written in the wrong place.
         if self.kind == "env" and not ENV_NAME_RE.match(self.target):
-            raise ConfigError(f"env:{self.target}: not an environment variable name")
+            raise ConfigError("env: not a valid environment variable name (letters, digits and "
+                              "'_', not starting with a digit)")
         if self.kind == "secret" and not SECRET_KEY_RE.match(self.target):
-            raise ConfigError(f"secret:{self.target}: not a secret key (letters, digits, "
-                              "'_', '.', '-')")
+            raise ConfigError("secret: not a valid secret key (letters, digits, '_', '.', '-')")
 
     def describe(self) -> str:
         """`env:LINE_TOKEN`: says where the value comes from, never what it is."""

@@ -24,9 +24,9 @@ FILE_NAME = "secrets.toml"
 
 
 def check_key(key: str) -> str:
-    if not SECRET_KEY_RE.match(key):
-        raise ConfigError(f"{key!r} is not a secret key: use letters, digits, '_', '.' and '-' "
-                          "(up to 128, not starting with '.' or '-')")
+    if not SECRET_KEY_RE.match(key):  # not repeated: it may be a secret in the wrong place
+        raise ConfigError("not a valid secret key (letters, digits, '_', '.' and '-', up to "
+                          "128, not starting with '.' or '-')")
     return key
 
 

@@ -30,9 +30,11 @@ Literal = str | int | float | bool
 
 
 def check_name(name: str) -> str:
+    """The name, if it is one. An invalid one is not repeated: a secret pasted in the wrong
+    place would otherwise be printed."""
     if not NAME_RE.match(name):
-        raise ConfigError(f"{name!r} is not a connection name: use letters, digits, '_', '.' "
-                          "and '-' (up to 64, starting with a letter or digit)")
+        raise ConfigError("not a valid connection name (letters, digits, '_', '.' and '-', up "
+                          "to 64, starting with a letter or digit)")
     return name
 
 
@@ -88,7 +90,8 @@ class ConnectionStore:
         where = f"{self.path}: connection {name!r}"
         if not isinstance(table, dict):
             raise ConfigError(f"{where}: must be a table")
-        check_name(name)
+        if not NAME_RE.match(name):
+            raise ConfigError(f"{where}: not a valid connection name")
         values = dict(table.unwrap() if isinstance(table, Table) else table)
         type_name = values.pop("type", None)
         if not isinstance(type_name, str) or not type_name:
@@ -105,6 +108,7 @@ class ConnectionStore:
         return sorted(self._document().get("connections") or {})
 
     def get(self, name: str) -> Connection:
+        check_name(name)
         table = self._document().get("connections") or {}
         if name not in table:
             known = ", ".join(sorted(table))
