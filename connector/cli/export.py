@@ -14,6 +14,7 @@ from connector.api import ExportObserver, ExportSpec, run_export
 from connector.cancel import CancelToken
 from connector.errors import ConfigError, ConnectorError
 from connector.report import JobReport, Progress
+from connector.session import SessionContext, parse_scheduled_time
 from connector.source import parse_shard
 
 from .options import add_database_option, add_result_options, output_config
@@ -48,6 +49,10 @@ def build_parser(commands: Sequence[str] = ()) -> argparse.ArgumentParser:
                    help="export only shard K of N (0 <= K < N): rows whose key (the output's "
                         "per-event key) hashes to K, computed by the engine. N processes with "
                         "K = 0..N-1 export every row exactly once")
+    p.add_argument("--scheduled-time", metavar="ISO8601",
+                   help="the time the run is for, as a scheduled run would have it: what "
+                        "TD_SCHEDULED_TIME() and ${session_date} and the other session variables "
+                        "read (e.g. 2026-12-07T00:00:00+09:00; default: the start of the run)")
     p.add_argument("--no-pushdown", action="store_true",
                    help="encode every row in Python instead of letting the engine build the "
                         "records (same output, slower; for comparison and debugging)")
@@ -143,6 +148,8 @@ def main(argv: Sequence[str], commands: Sequence[str] = ()) -> int:
             dry_run_path=args.dry_run,
             report_path=args.report_file,
             pushdown=not args.no_pushdown,
+            session=(parse_scheduled_time(args.scheduled_time) if args.scheduled_time
+                     else SessionContext()),
         )
     except ConfigError as exc:
         error(str(exc))
