@@ -1,7 +1,7 @@
 """The command line: thin commands over `connector.run_export` and the registries.
 
     connector QUERY_FILE --result RESULT ...   export (connector.cli.export)
-    connector outputs | docs | demo            built-in commands
+    connector outputs | docs | demo | schedule built-in commands
     connector NAME ...                         commands that installed outputs add (e.g. sandbox)
 
 Exit status: 0 success, 1 the job failed, 2 bad usage or configuration.
@@ -13,12 +13,13 @@ from typing import Callable, Sequence
 
 from connector.outputs import command_names, load_command
 
-from . import demo, docs, export, outputs
+from . import demo, docs, export, outputs, schedule
 
 BUILTIN: dict[str, Callable[[Sequence[str]], int]] = {
     "outputs": outputs.main,
     "docs": docs.main,
     "demo": demo.main,
+    "schedule": schedule.main,
 }
 
 

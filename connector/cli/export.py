@@ -7,8 +7,9 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from connector.api import ExportObserver, ExportSpec, run_export
 from connector.cancel import CancelToken
@@ -100,15 +101,11 @@ class ConsoleObserver(ExportObserver):
             self.progress = None
 
 
-def run_in_console(spec: ExportSpec, quiet: bool = False) -> int:
-    """Run `spec` with progress, the summary and the exit status of the export command.
-
-    SIGINT and SIGTERM (how Kubernetes and most schedulers stop a job) cancel the run: requests
-    in flight are abandoned, the report is written and the exit status is 1. A second signal
-    stops at once.
-    """
+@contextmanager
+def console_cancel() -> Iterator[CancelToken]:
+    """A CancelToken that SIGINT and SIGTERM (how Kubernetes and most schedulers stop a job)
+    trip; a second signal stops at once."""
     cancel = CancelToken()
-    observer = ConsoleObserver(quiet)
 
     def interrupt(signum: int, frame: Any) -> None:
         if cancel.cancelled:
@@ -117,17 +114,15 @@ def run_in_console(spec: ExportSpec, quiet: bool = False) -> int:
 
     previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        report = run_export(spec, cancel, observer)
-    except ConnectorError as exc:
-        error(str(exc))
-        return exc.exit_code
-    except KeyboardInterrupt:
-        error("interrupted")
-        return 1
+        yield cancel
     finally:
-        observer.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def report_exit(report: JobReport, quiet: bool) -> int:
+    """Print the run's outcome (the summary, or the configuration error) and return the export
+    command's exit status for it."""
     if report.reason == ConfigError.reason:
         error(report.error or "configuration error")
         return ConfigError.exit_code
@@ -135,6 +130,27 @@ def run_in_console(spec: ExportSpec, quiet: bool = False) -> int:
     if not (success and quiet):  # --quiet hides only a successful summary
         print(report.redact(report.summary()), file=sys.stderr)
     return 0 if success else 1
+
+
+def run_in_console(spec: ExportSpec, quiet: bool = False) -> int:
+    """Run `spec` with progress, the summary and the exit status of the export command.
+
+    SIGINT and SIGTERM cancel the run: requests in flight are abandoned, the report is written
+    and the exit status is 1. A second signal stops at once.
+    """
+    observer = ConsoleObserver(quiet)
+    with console_cancel() as cancel:
+        try:
+            report = run_export(spec, cancel, observer)
+        except ConnectorError as exc:
+            error(str(exc))
+            return exc.exit_code
+        except KeyboardInterrupt:
+            error("interrupted")
+            return 1
+        finally:
+            observer.close()
+    return report_exit(report, quiet)
 
 
 def main(argv: Sequence[str], commands: Sequence[str] = ()) -> int:
