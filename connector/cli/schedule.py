@@ -319,7 +319,10 @@ def _slot_line(outcome: SlotOutcome, count: int, index: int) -> str:
     prefix = f"connector: slot {when} ({index}/{count})"
     if outcome.status == "skipped":
         earlier = outcome.earlier
-        how = (f"{earlier.status} (attempt {earlier.attempt})" if earlier else "claimed")
+        if earlier is not None and earlier.status == "running":
+            return (f"{prefix}: skipped, another run has it (attempt {earlier.attempt}, "
+                    f"process {earlier.pid} on {earlier.host})")
+        how = f"{earlier.status} (attempt {earlier.attempt})" if earlier else "claimed"
         return f"{prefix}: skipped, it ran before: {how}; --again runs it again"
     return f"{prefix}, attempt {outcome.attempt}"
 
@@ -472,11 +475,18 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--limit", metavar="N", type=int, help="at most N runs")
     _state_option(h)
     h.set_defaults(func=history)
+    p.commands = sub.choices  # type: ignore[attr-defined]
     return p
 
 
 def main(argv: Sequence[str]) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    if argv and argv[0] in ("create", "update"):
+        # QUERY_FILE may come after the options (as in the export command); argparse places an
+        # optional positional only when the arguments are parsed intermixed.
+        args = parser.commands[argv[0]].parse_intermixed_args(argv[1:])
+    else:
+        args = parser.parse_args(argv)
     try:
         return int(args.func(args))
     except ConfigError as exc:
