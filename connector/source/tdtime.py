@@ -50,7 +50,7 @@ OFFSET_PATTERN = r"^([+-])(\d{2}):?(\d{2})?$"
 INTERVAL_PATTERN = r"^\s*([+-]?\d+)([smhdwMqy])(?:/(.*?))?\s*$"
 DURATION_PATTERN = r"^\s*([+-]?\d+)([smhdw])\s*$"
 LAMBDA_PATTERN = r"^\s*([+-]?\d+)([smhdwMqy])\s*$"
-FORMAT_TOKENS = r"y+|M+|d+|H+|h+|m+|s+|S+|a+|E+|Z+|[A-Za-z]|''|'[^']*'|[^A-Za-z']+"
+FORMAT_TOKENS = r"y+|M+|d+|H+|h+|m+|s+|S+|a+|E+|Z+|[A-Za-z]|''|'(?:[^']|'')*'|[^A-Za-z']+"
 
 # The format letters TD_TIME_FORMAT supports (Java's SimpleDateFormat letters).
 FORMAT_LETTERS = ("yyyy", "yy", "MMMM", "MMM", "MM", "M", "dd", "d", "HH", "H", "hh", "h",
@@ -155,7 +155,7 @@ def _format_token_body() -> str:
     body = " ".join(f"WHEN {_q(k)} THEN {v}" for k, v in values)
     body = (f"CASE x {body} "
             "WHEN '''''' THEN '''' "
-            "ELSE CASE WHEN substr(x, 1, 1) = '''' THEN substr(x, 2, length(x) - 2) "
+            "ELSE CASE WHEN substr(x, 1, 1) = '''' THEN replace(substr(x, 2, length(x) - 2), '''''', '''') "
             "WHEN nullif(regexp_extract(x, '^[A-Za-z]+$', 0), '') IS NOT NULL THEN "
             + _fail("TD_TIME_FORMAT: unsupported format letters (supported: "
                     + " ".join(FORMAT_LETTERS) + ", and 'quoted text')")
