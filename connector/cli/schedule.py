@@ -88,9 +88,10 @@ def explain(args: argparse.Namespace) -> int:
         print(f"ignored:   {parsed.ignored} ({kept} fires more often)")
     else:
         print("ignored:   none")
-    print("daylight:  " + ("hour field starts with *: runs follow elapsed time" if parsed.elapsed
-                           else "fixed hours: a repeated time runs once, skipped times run once "
-                                "after the gap"))
+    if not parsed.never:
+        print("daylight:  " + ("hour field starts with *: runs follow elapsed time"
+                               if parsed.elapsed else "fixed hours: a repeated time runs once, "
+                                                      "skipped times run once after the gap"))
     print(f"next {len(runs)} runs (after {start.isoformat(timespec='seconds')}):")
     for run in runs:
         print(f"  {run}")
