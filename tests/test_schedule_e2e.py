@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import multiprocessing
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 
 from connector.schedule.store import AlreadyClaimed, Schedule, ScheduleStore
-from helpers import TAG, TOKEN, now_s, result_config, run_connector, stored_keys, write_csv
+from helpers import TOKEN, now_s, result_config, run_connector, stored_keys, write_csv
 
 JST = dt.timezone(dt.timedelta(hours=9))
 # Rows per day (Tokyo days); each slot at midnight exports the day before it.
@@ -130,7 +131,7 @@ def test_a_time_without_an_offset_is_in_the_schedules_zone(daily, sandbox):
 def test_two_processes_racing_for_one_slot_run_it_once(daily, sandbox):
     command = [sys.executable, "-m", "connector", "schedule", "run", "daily",
                "2026-03-02T00:00:00+09:00", "--state", daily["state"]]
-    env = {**{k: v for k, v in __import__("os").environ.items()
+    env = {**{k: v for k, v in os.environ.items()
               if k not in ("CONNECTOR_STATE_URL", "CONNECTOR_DATABASE_URL")},
            "TEST_LINE_TOKEN": TOKEN, "XDG_STATE_HOME": str(daily["path"] / "state")}
     procs = [subprocess.Popen(command, cwd=daily["path"], env=env, stdout=subprocess.PIPE,

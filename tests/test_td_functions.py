@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 
 from connector.errors import SourceError
 from connector.source import Source
-from connector.source.tdtime import trino_sql
+from connector.source.tdtime import FORMAT_LETTERS, ZONE_ABBREVIATIONS, public_names, trino_sql
 from helpers import now_s, result_config, run_cli, stored_keys, trino_url, write_csv
 
 NOW = 1534209825  # 2018-08-14 01:23:45 UTC, a Tuesday: the time of Treasure Data's examples
@@ -340,3 +341,12 @@ def test_session_variables_render_in_the_query():
     assert render("SELECT '${session_date}', '${ENV_NAME}', ${ session_unixtime }",
                   tokyo.variables()) == "SELECT '2026-03-01', '${ENV_NAME}', 1772290800"
     assert json.dumps(variables)  # plain strings
+
+
+def test_the_documentation_lists_every_function_letter_and_abbreviation():
+    page = (Path(__file__).resolve().parents[1] / "docs" / "schedules.md").read_text()
+    for name in public_names():
+        assert f"`{name}(" in page, name
+    letters = page.split("Java's format letters: `", 1)[1].split("`", 1)[0].split()
+    assert sorted(letters) == sorted(FORMAT_LETTERS)
+    assert "ZONE_ABBREVIATIONS" in page and "JST" in ZONE_ABBREVIATIONS

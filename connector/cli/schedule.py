@@ -18,6 +18,7 @@ import os
 import re
 import sys
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import result_url
@@ -307,7 +308,7 @@ def _enabler(value: bool) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         with _store(args) as store:
             schedule = store.get(args.name)
-            store.update(Schedule(**{**schedule.__dict__, "enabled": value}))
+            store.update(replace(schedule, enabled=value))
         print(f"schedule {args.name!r} {'enabled' if value else 'disabled'}")
         return 0
     return run

@@ -79,8 +79,9 @@ def run_slot(store: ScheduleStore, schedule: Schedule, slot: dt.datetime, *, aga
         store.finish(claim.run_id, None, "error", "crashed", "the run stopped unexpectedly", None)
         raise
     data = json.loads(path.read_text()) if path.exists() else report.to_dict()
-    store.finish(claim.run_id, data, report.status, report.reason, report.error,
+    error = report.redact(report.error) if report.error else None
+    store.finish(claim.run_id, data, report.status, report.reason, error,
                  str(path) if path.exists() else None)
     status = "config_error" if report.reason == ConfigError.reason else report.status
-    return SlotOutcome(slot, status, claim.attempt, report=report, error=report.error,
+    return SlotOutcome(slot, status, claim.attempt, report=report, error=error,
                        report_path=str(path) if path.exists() else None)
