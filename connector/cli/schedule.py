@@ -42,8 +42,10 @@ def _warn(message: str) -> None:
 
 
 def _time(text: str, tz: dt.tzinfo, option: str) -> dt.datetime:
-    """ISO 8601; without an offset, a wall time in `tz`."""
+    """ISO 8601 (without an offset, a wall time in `tz`), or `now`."""
     raw = text.strip()
+    if raw.lower() == "now":
+        return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).astimezone(tz)
     iso = raw[:-1] + "+00:00" if raw[-1:] in ("Z", "z") else raw
     try:
         moment = dt.datetime.fromisoformat(iso)
@@ -288,7 +290,8 @@ def show(args: argparse.Namespace) -> int:
                 "created_at", "updated_at"):
         print(f"{key + ':':<12} {d[key]}")
     for key, value in definition.items():
-        print(f"{key + ':':<12} {json.dumps(value) if isinstance(value, dict) else value}")
+        text = json.dumps(value) if isinstance(value, dict) else "(default)" if value is None else value
+        print(f"{key + ':':<12} {text}")
     print("next runs (scheduled -> starts):")
     for run in d["next_runs"]:
         print(f"  {run['scheduled_time']} -> {run['starts_at']}")
@@ -344,8 +347,10 @@ def run(args: argparse.Namespace) -> int:
         with console_cancel() as cancel:
             for index, slot in enumerate(slots, 1):
                 observer = ConsoleObserver(args.quiet)
-                print(f"connector: slot {slot.isoformat(timespec='seconds')} ({index}/{len(slots)})",
-                      file=sys.stderr, flush=True)
+                ahead = " (a future slot: it runs now, for its scheduled time)" if (
+                    slot > dt.datetime.now(dt.timezone.utc)) else ""
+                print(f"connector: slot {slot.isoformat(timespec='seconds')} "
+                      f"({index}/{len(slots)}){ahead}", file=sys.stderr, flush=True)
                 try:
                     outcome = run_slot(store, schedule, slot, again=args.again, cancel=cancel,
                                        observer=observer)
@@ -463,7 +468,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "after another, each with its own scheduled time (backfill)")
     r.add_argument("name", metavar="NAME")
     r.add_argument("time", metavar="TIME",
-                   help="ISO 8601 (without an offset, a wall time in the schedule's zone)")
+                   help="ISO 8601 (without an offset, a wall time in the schedule's zone), or now")
     r.add_argument("-n", metavar="N", type=int, default=1, help="how many slots (default 1)")
     r.add_argument("--again", action="store_true",
                    help="run slots that ran before again (each run is a new attempt)")
