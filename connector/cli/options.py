@@ -23,6 +23,12 @@ def output_config(args: argparse.Namespace) -> dict[str, Any]:
     return result_url.parse_result(args.result)
 
 
+def result_given(args: argparse.Namespace) -> bool:
+    """Whether the options configure an output at all (where they are optional, as in
+    `schedule update`)."""
+    return args.result is not None
+
+
 def add_database_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--database", metavar="URL",
                         help=f"SQLAlchemy database URL (default: ${DATABASE_URL_ENV}, else "

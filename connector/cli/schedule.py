@@ -32,7 +32,7 @@ from connector.schedule.store import RunRecord, Schedule, ScheduleStore, check_s
 from connector.schedule.zones import DEFAULT_TIMEZONE, check_timezone
 
 from .export import ConsoleObserver, console_cancel, error, read_query, report_exit
-from .options import add_database_option, add_result_options, output_config
+from .options import add_database_option, add_result_options, output_config, result_given
 
 MAX_SLOTS = 10_000
 
@@ -189,7 +189,7 @@ def create(args: argparse.Namespace) -> int:
         raise ConfigError("--cron is required (\"\" saves an export with no scheduled runs)")
     if not args.query_file:
         raise ConfigError("QUERY_FILE is required")
-    if not args.result:
+    if not result_given(args):
         raise ConfigError("--result is required")
     output = output_config(args)
     schedule = Schedule(
@@ -211,7 +211,7 @@ def update(args: argparse.Namespace) -> int:
         if args.query_file:
             definition.update(query=read_query(args.query_file),
                               query_file=os.path.abspath(args.query_file))
-        if args.result:
+        if result_given(args):
             definition["output"] = output_config(args)
             check_output(definition["output"])
         if args.database is not None:
