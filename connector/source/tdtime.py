@@ -153,13 +153,14 @@ def _format_token_body() -> str:
     minutes = "lpad(CAST(CAST(floor(CAST(abs({o}) % 3600 AS double) / 60) AS bigint) AS varchar), 2, '0')"
     values += [("Z", f"{sign} || {hours} || {minutes}"), ("ZZ", f"{sign} || {hours} || ':' || {minutes}")]
     body = " ".join(f"WHEN {_q(k)} THEN {v}" for k, v in values)
-    body = (f"CASE x {body} "
+    body = (f"CASE {{x}} {body} "
             "WHEN '''''' THEN '''' "
-            "ELSE CASE WHEN substr(x, 1, 1) = '''' THEN replace(substr(x, 2, length(x) - 2), '''''', '''') "
-            "WHEN nullif(regexp_extract(x, '^[A-Za-z]+$', 0), '') IS NOT NULL THEN "
+            "ELSE CASE WHEN substr({x}, 1, 1) = '''' THEN "
+            "replace(substr({x}, 2, length({x}) - 2), '''''', '''') "
+            "WHEN nullif(regexp_extract({x}, '^[A-Za-z]+$', 0), '') IS NOT NULL THEN "
             + _fail("TD_TIME_FORMAT: unsupported format letters (supported: "
                     + " ".join(FORMAT_LETTERS) + ", and 'quoted text')")
-            + " ELSE x END END")
+            + " ELSE {x} END END")
     return body
 
 
@@ -204,7 +205,7 @@ def _routines(scheduled_time: int) -> list[Routine]:
                 duckdb="epoch_ms({u} * 1000)",
                 trino="CAST(from_unixtime({u}, 'UTC') AS timestamp)", body=""),
         Routine("td__secs", _p("ts:timestamp"), "bigint",
-                duckdb="CAST(epoch({ts}) AS bigint)",
+                duckdb="CAST(epoch(CAST({ts} AS timestamp)) AS bigint)",
                 trino="date_diff('second', TIMESTAMP '1970-01-01 00:00:00', {ts})", body=""),
         Routine("td__local", _p("t:bigint", "z:varchar"), "bigint",
                 duckdb="td__secs(timezone(td__zone({z}), to_timestamp({t})))",
@@ -232,11 +233,11 @@ def _routines(scheduled_time: int) -> list[Routine]:
                         "(expected yyyy-MM-dd[ HH:mm:ss][ zone])")
                 + " ELSE td__parse({s}, {z}) END"),
         Routine("td__add_naive", _p("ts:timestamp", "n:bigint", "unit:varchar"), "timestamp",
-                duckdb="CASE {unit} WHEN 'd' THEN {ts} + to_days(CAST({n} AS integer)) "
-                       "WHEN 'w' THEN {ts} + to_days(CAST(7 * {n} AS integer)) "
-                       "WHEN 'M' THEN {ts} + to_months(CAST({n} AS integer)) "
-                       "WHEN 'q' THEN {ts} + to_months(CAST(3 * {n} AS integer)) "
-                       "WHEN 'y' THEN {ts} + to_years(CAST({n} AS integer)) END",
+                duckdb="CASE {unit} WHEN 'd' THEN CAST({ts} AS timestamp) + to_days(CAST({n} AS integer)) "
+                       "WHEN 'w' THEN CAST({ts} AS timestamp) + to_days(CAST(7 * {n} AS integer)) "
+                       "WHEN 'M' THEN CAST({ts} AS timestamp) + to_months(CAST({n} AS integer)) "
+                       "WHEN 'q' THEN CAST({ts} AS timestamp) + to_months(CAST(3 * {n} AS integer)) "
+                       "WHEN 'y' THEN CAST({ts} AS timestamp) + to_years(CAST({n} AS integer)) END",
                 trino="CASE {unit} WHEN 'd' THEN date_add('day', {n}, {ts}) "
                       "WHEN 'w' THEN date_add('day', 7 * {n}, {ts}) "
                       "WHEN 'M' THEN date_add('month', {n}, {ts}) "
