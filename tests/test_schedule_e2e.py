@@ -267,3 +267,48 @@ def test_the_default_state_database_is_under_xdg_state_home(tmp_path):
     other = tmp_path / "elsewhere.db"
     run = run_connector(tmp_path, "schedule", "list", env={"CONNECTOR_STATE_URL": f"sqlite:///{other}"})
     assert run.returncode == 0 and other.exists()
+
+
+def test_a_schedule_through_a_saved_connection_reads_the_token_when_it_runs(tmp_path, sandbox):
+    """The schedule stores the connection's name and the settings over it, not the merged
+    configuration: the token is read from the connection when each slot runs, so a rotated
+    token reaches the next slot; result_settings without a connection is refused with
+    Treasure Workflow's message."""
+    from connector.outputs.line_conversion.sandbox import run_sandbox
+
+    env = {"CONNECTOR_CONFIG_HOME": str(tmp_path / "config"), "LINE_TOKEN": "token-one-111"}
+    state = f"sqlite:///{tmp_path / 'state.db'}"
+    query = tmp_path / "q.sql"
+    query.write_text(f"SELECT 'k-' || i AS deduplication_key, 'conversion' AS event_type, "
+                     f"'web' AS source_type, {now_s() - 60} AS event_timestamp, "
+                     "'u' || i || '@example.com' AS email FROM range(1, 4) t(i)")
+    with run_sandbox(tags={"tag-1": "token-one-111"}) as sb:
+        saved = run_connector(tmp_path, "connections", "add", "line", "--type", "line_conversion",
+                              "--set", "line_tag_id=tag-1", "--set", f"endpoint={sb.url}",
+                              "--secret", "access_token=env:LINE_TOKEN", env=env)
+        assert saved.returncode == 0, saved.stderr
+        bad = run_connector(tmp_path, "schedule", "create", "s", "--cron", "@daily", str(query),
+                            "--result-settings", '{"max_records": 1000}', "--state", state,
+                            env=env)
+        assert bad.returncode == 2
+        assert "result_settings is valid only if result_connection is set" in bad.stderr
+        created = run_connector(tmp_path, "schedule", "create", "s", "--cron", "@daily",
+                                str(query), "--result-connection", "line", "--result-settings",
+                                '{"test_flag": true}', "--state", state, env=env)
+        assert created.returncode == 0, created.stderr
+        shown = run_connector(tmp_path, "schedule", "show", "s", "--json", "--state", state,
+                              env=env)
+        definition = json.loads(shown.stdout)["definition"]
+        assert definition["connection"] == "line"
+        assert definition["output"] == {"test_flag": True}
+        assert "token-one-111" not in shown.stdout + created.stdout + created.stderr
+        ran = run_connector(tmp_path, "schedule", "run", "s", "2026-11-01T00:00:00Z",
+                            "--state", state, env=env)
+        assert ran.returncode == 0, ran.stderr
+        assert len(sb.events("tag-1")) == 3
+        assert all(e["event"]["event"]["test_flag"] is True for e in sb.events("tag-1"))
+        # The token rotates in the environment the connection names: the next slot reads it.
+        rotated = run_connector(tmp_path, "schedule", "run", "s", "2026-11-02T00:00:00Z",
+                                "--state", state, env={**env, "LINE_TOKEN": "token-two-222"})
+        assert rotated.returncode == 1  # the sandbox only knows the old token
+        assert "token-two-222" not in rotated.stdout + rotated.stderr

@@ -66,7 +66,8 @@ def output_options(args: argparse.Namespace) -> tuple[str | None, dict[str, Any]
 def result_given(args: argparse.Namespace) -> bool:
     """Whether the options configure an output at all (where they are optional, as in
     `schedule update`)."""
-    return args.result is not None or args.result_connection is not None
+    return (args.result is not None or args.result_connection is not None
+            or args.result_settings is not None)
 
 
 def add_database_option(parser: argparse.ArgumentParser) -> None:

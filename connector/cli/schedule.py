@@ -22,6 +22,7 @@ from dataclasses import replace
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import result_url
+from connector.connections import ConnectionStore
 from connector.errors import ConfigError
 from connector.masking import Redactor
 from connector.outputs import load_output
@@ -117,12 +118,12 @@ def check_output(output: Mapping[str, Any], connection: str | None = None) -> No
     """Validate the output configuration now, not at 3 a.m.; ${NAME} that the environment does
     not set now is read when each slot runs."""
     if connection is not None:
-        # The connection must exist now; its secrets are references read when a slot runs.
+        # The connection and its output type must exist now; its secrets are references, read
+        # when a slot runs, so what cannot be checked yet is checked then.
+        load_output(ConnectionStore(warn=_warn).get(connection).type)
         try:
             result_url.build_output(output, Redactor(), connection=connection)
         except ConfigError as exc:
-            if "no connection named" in str(exc) or "unknown output type" in str(exc):
-                raise
             _warn(f"the output is checked when a slot runs ({exc})")
         return
     missing = sorted(n for n in _env_refs(output) if n not in os.environ)
@@ -198,8 +199,6 @@ def create(args: argparse.Namespace) -> int:
         raise ConfigError("--cron is required (\"\" saves an export with no scheduled runs)")
     if not args.query_file:
         raise ConfigError("QUERY_FILE is required")
-    if not result_given(args):
-        raise ConfigError("--result or --result-connection is required")
     connection, output = output_options(args)
     schedule = Schedule(
         name=args.name, cron=args.cron, timezone=args.timezone, delay=args.delay,
