@@ -9,6 +9,7 @@ The command line, `connector demo`, and later the scheduler and the workflow run
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 from dataclasses import dataclass, field

@@ -2,6 +2,7 @@
 
     connector QUERY_FILE --result RESULT ...   export (connector.cli.export)
     connector outputs | docs | demo | schedule built-in commands
+    connector activation                       saved activations (segment + output mapping)
     connector connections | secrets            saved connections and secrets
     connector NAME ...                         commands that installed outputs add (e.g. sandbox)
 
@@ -14,7 +15,7 @@ from typing import Callable, Sequence
 
 from connector.outputs import command_names, load_command
 
-from . import connections, demo, docs, export, outputs, schedule, secrets
+from . import activation, connections, demo, docs, export, outputs, schedule, secrets
 
 BUILTIN: dict[str, Callable[[Sequence[str]], int]] = {
     "outputs": outputs.main,
@@ -23,6 +24,7 @@ BUILTIN: dict[str, Callable[[Sequence[str]], int]] = {
     "connections": connections.main,
     "secrets": secrets.main,
     "schedule": schedule.main,
+    "activation": activation.main,
 }
 
 

@@ -180,7 +180,8 @@ def _saved(store: ScheduleStore, schedule: Schedule, verb: str) -> int:
     upcoming = cronmod.next_runs(parsed, tz, dt.datetime.now(dt.timezone.utc), 1)
     nxt = (f"next run {upcoming[0].isoformat(timespec='seconds')}" if upcoming
            else "no scheduled runs")
-    print(f"schedule {schedule.name!r} {verb}: {parsed.effective!r} in {schedule.timezone}"
+    noun = "schedule" if schedule.kind == "export" else schedule.kind
+    print(f"{noun} {schedule.name!r} {verb}: {parsed.effective!r} in {schedule.timezone}"
           f"{f', delay {schedule.delay}s' if schedule.delay else ''}; {nxt}"
           f"{'' if schedule.enabled else ' (disabled)'}")
     return 0
@@ -311,7 +312,7 @@ def show(args: argparse.Namespace) -> int:
 def delete(args: argparse.Namespace) -> int:
     with _store(args) as store:
         store.delete(args.name)
-    print(f"schedule {args.name!r} deleted, with its history")
+    print(f"{args.name!r} deleted, with its history")
     return 0
 
 

@@ -11,6 +11,7 @@ from .spec import (
     MappedColumn,
     OutputMapping,
     Piece,
+    mapping_to_dict,
     parse_mapping,
     parse_metadata,
     parse_metadata_args,
@@ -18,5 +19,5 @@ from .spec import (
 )
 
 __all__ = ["METADATA_KEYS", "ColumnBinding", "MappedColumn", "MappedQuery", "OutputMapping",
-           "Piece", "bind_columns", "compile_mapping", "parse_mapping", "parse_metadata",
+           "Piece", "bind_columns", "compile_mapping", "mapping_to_dict", "parse_mapping", "parse_metadata",
            "parse_metadata_args", "read_mapping"]

@@ -209,3 +209,20 @@ def parse_metadata_args(items: Sequence[str]) -> dict[str, str]:
 def timestamp_text(piece: Piece, export_time: dt.datetime) -> str:
     zone = zoneinfo.ZoneInfo(piece.timezone or "UTC")
     return export_time.astimezone(zone).strftime(piece.format or DEFAULT_TIMESTAMP_FORMAT)
+
+
+def mapping_to_dict(mapping: OutputMapping) -> dict[str, Any]:
+    """The mapping as the JSON block it was parsed from (what a saved activation stores)."""
+    def piece(p: Piece) -> dict[str, Any]:
+        if p.type == "string":
+            return {"type": "string", "value": p.value}
+        if p.type == "source":
+            return {"source": p.value}
+        if p.type == "timestamp":
+            return {"type": "timestamp", "format": p.format, "timezone": p.timezone}
+        return {"type": p.type}
+
+    columns = [{"name": c.name, "string_builder": [piece(p) for p in c.pieces]} if c.built
+               else {"source": c.source, "name": c.name} for c in mapping.columns]
+    return {"all_columns": mapping.all_columns, "columns": columns,
+            "metadata": dict(mapping.metadata)}

@@ -11,11 +11,15 @@ from typing import Any, Mapping
 from connector.api import ExportObserver, ExportSpec, run_export
 from connector.cancel import CancelToken
 from connector.errors import Cancelled, ConfigError, ConnectorError
+from connector.mapping import OutputMapping, mapping_to_dict, parse_mapping
 from connector.report import JobReport
 from connector.session import SessionContext
 
 from .state import state_home
 from .store import AlreadyClaimed, RunRecord, Schedule, ScheduleStore
+
+# The kinds a slot runs as one export.
+EXPORT_KINDS = ("export", "activation")
 
 
 def export_definition(query: str, output: Mapping[str, Any], database_url: str | None,
@@ -29,6 +33,12 @@ def export_definition(query: str, output: Mapping[str, Any], database_url: str |
             "output": dict(output), "database_url": database_url}
 
 
+def activation_definition(export: Mapping[str, Any], mapping: OutputMapping) -> dict[str, Any]:
+    """What an activation stores: its export, and its output mapping with the segment's
+    metadata."""
+    return {**export, "mapping": mapping_to_dict(mapping)}
+
+
 def report_path(schedule: Schedule, slot: dt.datetime, attempt: int) -> Path:
     stamp = slot.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     return state_home() / "reports" / schedule.name / f"{stamp}-{attempt}.json"
@@ -37,8 +47,10 @@ def report_path(schedule: Schedule, slot: dt.datetime, attempt: int) -> Path:
 def export_spec(schedule: Schedule, slot: dt.datetime, report: str | None) -> ExportSpec:
     """The export a slot runs: the stored definition, with the slot's time as its session."""
     d = schedule.definition
+    mapping = parse_mapping(d["mapping"]) if d.get("mapping") is not None else OutputMapping()
     return ExportSpec(query=d["query"], output=d["output"], connection=d.get("connection"),
-                      database_url=d.get("database_url"), report_path=report,
+                      database_url=d.get("database_url"), report_path=report, mapping=mapping,
+                      activation=schedule.name if schedule.kind == "activation" else None,
                       session=SessionContext(slot, schedule.timezone))
 
 
@@ -57,7 +69,7 @@ def run_slot(store: ScheduleStore, schedule: Schedule, slot: dt.datetime, *, aga
              cancel: CancelToken | None = None, observer: ExportObserver | None = None
              ) -> SlotOutcome:
     """Claim `slot` and run it. A slot claimed before is skipped unless `again`."""
-    if schedule.kind != "export":
+    if schedule.kind not in EXPORT_KINDS:
         raise ConfigError(f"schedule {schedule.name!r}: kind {schedule.kind!r} cannot run yet")
     unix = int(slot.timestamp())
     try:

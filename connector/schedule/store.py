@@ -28,7 +28,9 @@ from . import cron as cronmod
 from .state import open_engine, runs, schedules, slots
 from .zones import check_timezone
 
-KINDS = ("export",)  # "workflow" is reserved for the workflow runner
+# "export": a query to an output; "activation": the same with an output mapping and segment
+# metadata (Treasure Data's activation); "workflow" is reserved for the workflow runner.
+KINDS = ("export", "activation")
 MAX_DELAY = 366 * 86400
 
 
