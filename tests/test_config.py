@@ -74,7 +74,7 @@ BOUNDED = sorted((k, p) for k, p in PROPS.items() if "minimum" in p or "maximum"
 
 def test_bounded_parameters_found():
     assert {k for k, _ in BOUNDED} == {"max_records", "max_retry", "initial_retry_wait",
-                                       "max_retry_wait", "connection_timeout"}
+                                       "max_retry_wait", "connection_timeout", "parallelism"}
 
 
 @pytest.mark.parametrize("name, prop", BOUNDED, ids=[k for k, _ in BOUNDED])

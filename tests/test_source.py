@@ -85,7 +85,8 @@ def test_engine_error_mid_stream_keeps_sent_rows_and_accounts_for_the_rest(sandb
         fh.write("deduplication_key,event_type,source_type,event_timestamp,email\n")
         for i in range(1, 25001):
             fh.write(f"k-{i},conversion,web,{'soon' if i == 25000 else now},u{i}@example.com\n")
-    run = run_cli(tmp_path, "SELECT * FROM 'late.csv'", result_config(sandbox, max_records=5000))
+    run = run_cli(tmp_path, "SELECT * FROM 'late.csv'",
+                  result_config(sandbox, max_records=5000, parallelism=1))
     no_traceback(run)
     r = run.report
     assert run.returncode == 1 and r["reason"] == "source_error"

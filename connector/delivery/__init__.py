@@ -7,8 +7,9 @@ from .body import JsonArrayBody
 from .dryrun import DryRunSink
 from .http import HttpBatchDelivery, RetryableResponse, Verdict, describe_failure
 from .retry import RetryPolicy, parse_retry_after
-from .sink import OutcomeCallback, Sink
+from .limiter import ConcurrencyLimiter
+from .sink import DeliveryStats, OutcomeCallback, Sink, TakeBatch
 
-__all__ = ["DryRunSink", "HttpBatchDelivery", "JsonArrayBody", "OutcomeCallback",
+__all__ = ["ConcurrencyLimiter", "DeliveryStats", "DryRunSink", "TakeBatch", "HttpBatchDelivery", "JsonArrayBody", "OutcomeCallback",
            "RetryPolicy", "RetryableResponse", "Sink", "Verdict", "describe_failure",
            "parse_retry_after"]

@@ -133,6 +133,10 @@ class ExportJob:
                 self._drain(producer, stream)
             sequencer.flush()
             self.report.spilled_batches = self._buffer.spilled_batches
+            stats = sink.stats()
+            self.report.peak_in_flight = stats.peak_in_flight
+            self.report.concurrency_limit = stats.concurrency_limit
+            self.report.concurrency_lowered = dict(stats.concurrency_lowered)
             self._buffer.close()
             sink.close()
 

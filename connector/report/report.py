@@ -36,6 +36,9 @@ class JobReport:
     retries: int = 0
     batches: int = 0
     spilled_batches: int = 0  # batches that waited on disk while the sender was behind
+    peak_in_flight: int = 0  # requests in flight at once, at the most
+    concurrency_limit: int = 0  # how many the delivery allowed at the end
+    concurrency_lowered: dict[str, int] = field(default_factory=dict)  # cause -> times lowered
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
     warnings: list[str] = field(default_factory=list)
@@ -146,6 +149,9 @@ class JobReport:
             "retries": self.retries,
             "batches": self.batches,
             "spilled_batches": self.spilled_batches,
+            "peak_in_flight": self.peak_in_flight,
+            "concurrency_limit": self.concurrency_limit,
+            "concurrency_lowered": dict(self.concurrency_lowered),
             **{k: v for section in self.sections for k, v in section().items()},
             "duration_seconds": round(duration, 3),
             "events_per_second": round(self.events_sent / duration, 1) if duration > 0 else None,
@@ -173,6 +179,10 @@ class JobReport:
             f"  requests {d['requests']:,}, retries {d['retries']:,}, "
             f"{d['events_per_second'] or 0:,.0f} events/s",
         ]
+        if d["concurrency_lowered"]:
+            causes = ", ".join(f"{k} x{v:,}" for k, v in sorted(d["concurrency_lowered"].items()))
+            lines.append(f"  concurrency lowered ({causes}): peak {d['peak_in_flight']} in "
+                         f"flight, limit {d['concurrency_limit']} at the end")
         if d["error"]:
             lines.append(f"  error: {d['error']}")
         if d["invalid_by_column"]:

@@ -96,6 +96,8 @@ class LineConversionOutput(OutputPlugin):
                               initial_wait=float(c["initial_retry_wait"]),
                               max_wait=float(c["max_retry_wait"])),
             timeout=float(c["connection_timeout"]),
+            parallelism=int(c["parallelism"]),
+            adaptive=bool(c["adaptive_parallelism"]),
         )
 
     def dry_run_sink(self, path: str) -> Sink:
