@@ -30,7 +30,7 @@ from connector.errors import Cancelled
 from connector.records import Batch, BatchOutcome, Rejection
 
 from .body import JsonArrayBody
-from .limiter import ConcurrencyLimiter
+from .limiter import PROBE_SECONDS, ConcurrencyLimiter
 from .retry import RetryPolicy
 from .sink import DeliveryStats, OutcomeCallback, Sink, TakeBatch
 from .transport import AbortableTransport
@@ -65,11 +65,19 @@ MAX_BYTES_ENV = "CONNECTOR_MAX_BYTES_IN_FLIGHT"
 DEFAULT_MAX_BYTES = 96 * 2**20
 
 
-def max_bytes_in_flight() -> int:
+# Seconds before the limit may again reach a level the destination pushed back at.
+PROBE_SECONDS_ENV = "CONNECTOR_PROBE_SECONDS"
+
+
+def _env_number(name: str, default: float, lo: float) -> float:
     try:
-        return max(1, int(os.environ.get(MAX_BYTES_ENV, DEFAULT_MAX_BYTES)))
+        return max(lo, float(os.environ.get(name, default)))
     except ValueError:
-        return DEFAULT_MAX_BYTES
+        return default
+
+
+def max_bytes_in_flight() -> int:
+    return int(_env_number(MAX_BYTES_ENV, DEFAULT_MAX_BYTES, 1))
 
 
 RETRYABLE = (httpx.TransportError, RetryableResponse)
@@ -94,7 +102,8 @@ class HttpBatchDelivery(Sink):
         self._classify = classify
         self._retry = retry
         self._timeout = timeout
-        self.limiter = ConcurrencyLimiter(parallelism, adaptive)
+        self.limiter = ConcurrencyLimiter(
+            parallelism, adaptive, probe_seconds=_env_number(PROBE_SECONDS_ENV, PROBE_SECONDS, 0))
         self._senders = max(1, parallelism)
         self._max_bytes = max_bytes_in_flight() if max_bytes is None else max_bytes
         # Batches held by senders (in flight or waiting to be retried), and their bytes.
@@ -123,15 +132,34 @@ class HttpBatchDelivery(Sink):
 
     def deliver(self, take: TakeBatch) -> None:
         """Senders take batches and send them: the calling thread, plus one thread for each
-        further request that may be in flight (up to `parallelism`). A sender takes a batch only
-        when the bytes already held leave room for it, so memory stays bounded; the limiter
-        decides when each request may start."""
+        further request the limiter allows (never more than `parallelism`), started as the
+        limit grows and ended as it falls, so idle threads do not fight over the interpreter.
+        A sender takes a batch only when the bytes already held leave room for it."""
         if self._senders == 1:
             return super().deliver(take)
         failures: list[BaseException] = []
         done = threading.Event()  # no more batches: senders finish what they hold and stop
+        threads: list[threading.Thread] = []
+        live = [1]  # senders running, the calling thread included
+        lock = threading.Lock()
 
-        def sender() -> None:
+        def grow() -> None:
+            with lock:
+                while not done.is_set() and live[0] < min(self.limiter.limit, self._senders):
+                    live[0] += 1
+                    thread = threading.Thread(target=sender, args=(False,), daemon=True,
+                                              name=f"connector-sender-{len(threads) + 1}")
+                    threads.append(thread)
+                    thread.start()
+
+        def shrink() -> bool:
+            with lock:
+                if live[0] > max(1, self.limiter.limit):
+                    live[0] -= 1
+                    return True
+                return False
+
+        def sender(first: bool) -> None:
             try:
                 while not done.is_set() and self._hold():
                     try:
@@ -145,17 +173,23 @@ class HttpBatchDelivery(Sink):
                         return
                     self._send_held(batch)
                     batch = None  # not held while the next one is taken
+                    if not first and shrink():
+                        return
+                    grow()
             except BaseException as exc:  # noqa: BLE001 - raised again on the calling thread
                 failures.append(exc)
                 done.set()
 
-        helpers = [threading.Thread(target=sender, name=f"connector-sender-{i}", daemon=True)
-                   for i in range(1, self._senders)]
-        for thread in helpers:
-            thread.start()
-        sender()
-        for thread in helpers:
-            thread.join()
+        grow()
+        sender(True)
+        while True:  # senders may still be starting others while the first one ends
+            with lock:
+                pending = list(threads)
+            for thread in pending:
+                thread.join()
+            with lock:
+                if len(threads) == len(pending):
+                    break
         if failures:
             raise failures[0]
         self.cancel.raise_if_cancelled()
@@ -184,8 +218,9 @@ class HttpBatchDelivery(Sink):
     def _hold(self) -> bool:
         """Wait until a sender may take one more batch; False once the sink failed."""
         with self._slots:
-            while self.failure is None and self._held and \
-                    self._held_bytes + self._last_bytes > self._max_bytes:
+            # Until one batch has been sized, one sender at a time: the budget needs a size.
+            while self.failure is None and self._held and (
+                    not self._last_bytes or self._held_bytes + self._last_bytes > self._max_bytes):
                 self.cancel.raise_if_cancelled()
                 self._slots.wait(0.1)
             self.cancel.raise_if_cancelled()
@@ -222,6 +257,7 @@ class HttpBatchDelivery(Sink):
         with self._slots:
             self._held_bytes += size
             self._last_bytes = size
+            self._slots.notify_all()
         outcome = BatchOutcome()
         try:
             if self._stopping.is_set():
