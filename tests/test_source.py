@@ -97,3 +97,32 @@ def test_engine_error_mid_stream_keeps_sent_rows_and_accounts_for_the_rest(sandb
     assert sent % 5000 == 0 and 5000 <= sent <= 20000 and sent <= r["rows_read"] < 25000
     assert r["failed_events"] == r["rows_read"] - sent and r["invalid_records"] == 0
     assert stored_keys(sandbox) == [f"k-{i}" for i in range(1, sent + 1)]
+
+
+def test_embedded_duckdb_gets_a_memory_cap_and_its_own_spill_directory(tmp_path):
+    """Without a cap DuckDB keeps every block it read; a read-only database file has no place
+    beside it for spills. The URL overrides both."""
+    import os
+
+    from connector.source import Source
+    from connector.source.engine import DUCKDB_MEMORY_LIMIT
+
+    def settings(url: str) -> tuple[str, str, Source]:
+        src = Source(url)
+        with src._connection() as conn:
+            limit, temp = conn.exec_driver_sql(
+                "SELECT current_setting('memory_limit'), current_setting('temp_directory')"
+            ).fetchone()
+        return limit, temp, src
+
+    limit, temp, src = settings("duckdb:///:memory:")
+    assert limit == f"{int(DUCKDB_MEMORY_LIMIT.removesuffix('MB')) * 10**6 / 2**20:.1f} MiB"
+    assert os.path.isdir(temp) and os.path.basename(temp).startswith("connector-duckdb-")
+    src.dispose()
+    assert not os.path.exists(temp)
+    own = tmp_path / "spill"
+    own.mkdir()
+    limit, temp, src = settings(f"duckdb:///:memory:?memory_limit=1GB&temp_directory={own}")
+    assert limit == "953.6 MiB" and temp == str(own)
+    src.dispose()
+    assert own.exists()

@@ -6,6 +6,8 @@ parameter), and `partitions(N)` keeps memory flat: only N rows are held at a tim
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterator
@@ -25,15 +27,30 @@ DEFAULT_PARTITION_ROWS = 5000
 ARROW_BATCH_ROWS = 2048
 
 
-def _connect_args(url: sa.engine.URL) -> dict[str, Any]:
+# The embedded DuckDB's memory cap, unless the URL sets `memory_limit`. Without one, DuckDB keeps
+# the blocks it has read (up to 80% of RAM): the export's memory grew with the file it scanned.
+# Bigger sorts and joins spill to a temporary directory instead of failing.
+DUCKDB_MEMORY_LIMIT = "64MB"
+
+
+def _connect_args(url: sa.engine.URL, temp_dir: str | None) -> dict[str, Any]:
     """Driver options the SQLAlchemy URL cannot carry on its own."""
     if url.get_backend_name() == "duckdb":
+        args: dict[str, Any] = {}
         if url.database not in (None, "", ":memory:") and "access_mode" not in url.query:
             # An export only reads: read-only lets N shards open one file at once (DuckDB
             # locks a file opened for writing), and a mistyped path fails instead of creating
             # an empty database.
-            return {"read_only": True}
-        return {}
+            args["read_only"] = True
+        config: dict[str, str] = {}
+        if "memory_limit" not in url.query and "max_memory" not in url.query:
+            config["memory_limit"] = DUCKDB_MEMORY_LIMIT
+        if temp_dir is not None:
+            # Next to a read-only database file DuckDB could not create its own.
+            config["temp_directory"] = temp_dir
+        if config:
+            args["config"] = config
+        return args
     if url.get_backend_name() == "trino":
         args: dict[str, Any] = {}
         scheme = url.query.get("http_scheme")
@@ -97,8 +114,14 @@ class Source:
                  cancel: CancelToken | None = None) -> None:
         try:
             parsed = sa.engine.make_url(url)
-            self.engine = sa.create_engine(parsed, connect_args=_connect_args(parsed))
+            self._temp_dir = (tempfile.mkdtemp(prefix="connector-duckdb-")
+                              if parsed.get_backend_name() == "duckdb"
+                              and "temp_directory" not in parsed.query else None)
+            self.engine = sa.create_engine(parsed,
+                                           connect_args=_connect_args(parsed, self._temp_dir))
         except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ImportError, ValueError) as exc:
+            if getattr(self, "_temp_dir", None):
+                shutil.rmtree(self._temp_dir, ignore_errors=True)
             raise ConfigError(f"--database: cannot use {safe_url(url)}: "
                               f"{type(exc).__name__}") from None
         self.url = url
@@ -188,3 +211,5 @@ class Source:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._temp_dir is not None:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)

@@ -37,6 +37,10 @@ fault SPEC examples (one JSON object per --fault; applied in the given order):
   '{"reject_where": {"deduplication_key": "k-13"}}'
                                        standing rule: 400 for every request holding such an
                                        event, until faults are cleared (DELETE /sandbox/api/faults)
+  '{"latency_ms": 100}'                standing: every request answered 100 ms later
+  '{"concurrency_limit": 4, "retry_after": 1}'
+                                       standing: 429 with Retry-After for a request that arrives
+                                       while 4 are in progress
 
 Tokens are never printed or logged."""
 
