@@ -164,7 +164,9 @@ def test_timeout_is_retried_and_deduplicated(sandbox, tmp_path):
 
 def test_retries_exhausted_reports_exactly_what_was_accepted(sandbox, tmp_path):
     sandbox.set_faults([{"delay_s": 0.01}, {"status": 503, "times": 5}])
-    run = run_cli(tmp_path, generated_sql(3000), result_config(sandbox, max_retry=1))
+    # One request at a time: the first batch is accepted, the second meets the 503s.
+    run = run_cli(tmp_path, generated_sql(3000), result_config(sandbox, max_retry=1,
+                                                                parallelism=1))
     assert run.returncode == 1
     r = run.report
     assert r["reason"] == "send_failed" and "503" in r["error"]
