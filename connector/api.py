@@ -47,7 +47,11 @@ class ExportSpec:
     """Everything one export needs, as a value: it can be stored, scheduled and run again."""
 
     query: str
-    output: Mapping[str, Any]  # the merged output configuration; ${NAME} not yet expanded
+    # The output configuration (the --result object), or with `connection` the settings
+    # layered over that saved connection. ${NAME}, ${secret:KEY} and the connection's secret
+    # references are read when the run starts, so a stored spec picks up a rotated token.
+    output: Mapping[str, Any] = field(default_factory=dict)
+    connection: str | None = None  # the name of a saved connection (connector connections)
     database_url: str | None = None  # None: $CONNECTOR_DATABASE_URL, else the embedded DuckDB
     mapping: OutputMapping = field(default_factory=OutputMapping)
     shard: Shard | None = None
@@ -95,14 +99,17 @@ def run_export(spec: ExportSpec, cancel: CancelToken | None = None,
     cancel = cancel or CancelToken()
     observer = observer or ExportObserver()
     redactor = Redactor()
+    warnings: list[str] = []  # found while configuring; shown once the report exists
     try:
         check_writable("--report-file", spec.report_path)
         check_writable("--dry-run", spec.dry_run_path)
         sql = spec.query.strip().rstrip(";").strip()
         if not sql:
             raise ConfigError("the query is empty")
-        plugin = result_url.build_output(spec.output, redactor)
-        url = result_url.expand_env({"--database": database_url(spec.database_url)})["--database"]
+        plugin = result_url.build_output(spec.output, redactor, connection=spec.connection,
+                                         warn=warnings.append)
+        expander = result_url.Expander(redactor=redactor, warn=warnings.append)
+        url = expander.text("--database", database_url(spec.database_url))
         for secret in url_secrets(url):
             redactor.add(secret)
         source = Source(url, cancel=cancel)
@@ -112,12 +119,16 @@ def run_export(spec: ExportSpec, cancel: CancelToken | None = None,
                 raise ConfigError(f"--shard: the {plugin.type} output has no shard key")
             sql = shard_sql(sql, source.dialect, spec.shard, plugin.shard_column)
     except ConfigError as exc:
+        for message in warnings:
+            observer.warning(redactor(message))
         raise ConfigError(redactor(str(exc))) from None
 
     report = JobReport(output_type=plugin.type, destination=plugin.describe_destination(),
                        dry_run=spec.dry_run_path is not None, redact=redactor)
     report.sections.append(plugin.report_section)
     observer.started(report)
+    for message in warnings:
+        observer.warning(report.warn(message))
     job = ExportJob(plugin, source, report, cancel=cancel, dry_run_path=spec.dry_run_path,
                     on_warning=observer.warning, pushdown=spec.pushdown)
     try:

@@ -2,6 +2,7 @@
 
     connector QUERY_FILE --result RESULT ...   export (connector.cli.export)
     connector outputs | docs | demo            built-in commands
+    connector connections | secrets            saved connections and secrets
     connector NAME ...                         commands that installed outputs add (e.g. sandbox)
 
 Exit status: 0 success, 1 the job failed, 2 bad usage or configuration.
@@ -13,12 +14,14 @@ from typing import Callable, Sequence
 
 from connector.outputs import command_names, load_command
 
-from . import demo, docs, export, outputs
+from . import connections, demo, docs, export, outputs, secrets
 
 BUILTIN: dict[str, Callable[[Sequence[str]], int]] = {
     "outputs": outputs.main,
     "docs": docs.main,
     "demo": demo.main,
+    "connections": connections.main,
+    "secrets": secrets.main,
 }
 
 

@@ -1,4 +1,5 @@
-"""`connector QUERY_FILE --result RESULT ...`: one export, run through `run_export`.
+"""`connector QUERY_FILE (--result RESULT | --result-connection NAME) ...`: one export, run
+through `run_export`.
 
 Exit status: 0 success, 1 the job failed, 2 bad usage or configuration (before anything is sent).
 """
@@ -16,21 +17,11 @@ from connector.errors import ConfigError, ConnectorError
 from connector.report import JobReport, Progress
 from connector.source import parse_shard
 
-from .options import add_database_option, add_result_options, output_config
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse echoes unrecognised arguments; an unquoted --result would print its token."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        if message.startswith("unrecognized arguments"):
-            message = ("unrecognized arguments (not shown: they may hold a token); quote the "
-                       "--result JSON as one argument, or use --result @file.json")
-        super().error(message)
+from .options import Parser, add_database_option, add_result_options, output_options
 
 
 def build_parser(commands: Sequence[str] = ()) -> argparse.ArgumentParser:
-    p = _Parser(
+    p = Parser(
         prog="connector",
         description="Run a SQL query and export every result row to a conversion API. "
                     f"Other commands: {', '.join(commands)} (connector COMMAND --help).",
@@ -85,6 +76,8 @@ class ConsoleObserver(ExportObserver):
     def warning(self, message: str) -> None:
         if self.progress is not None:
             self.progress.message(f"connector: warning: {message}")
+        elif not self.quiet:  # found while configuring, before the run started
+            print(f"connector: warning: {message}", file=sys.stderr, flush=True)
 
     def finished(self, report: JobReport) -> None:
         self.close()
@@ -135,9 +128,12 @@ def run_in_console(spec: ExportSpec, quiet: bool = False) -> int:
 def main(argv: Sequence[str], commands: Sequence[str] = ()) -> int:
     args = build_parser(commands).parse_args(argv)
     try:
+        query = read_query(args.query_file)
+        connection, output = output_options(args)
         spec = ExportSpec(
-            query=read_query(args.query_file),
-            output=output_config(args),
+            query=query,
+            output=output,
+            connection=connection,
             database_url=args.database,
             shard=parse_shard(args.shard) if args.shard else None,
             dry_run_path=args.dry_run,

@@ -25,14 +25,15 @@ def available_outputs() -> dict[str, type[OutputPlugin]]:
     return {ep.name: ep.load() for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
 
-def load_output(type_name: object) -> type[OutputPlugin]:
+def load_output(type_name: object, where: str = "--result") -> type[OutputPlugin]:
+    """The output class registered as `type_name`; `where` names the type's origin in errors."""
     registered = entry_points(group=ENTRY_POINT_GROUP)
     known = ", ".join(sorted(ep.name for ep in registered)) or "none"
     if not isinstance(type_name, str) or not type_name:
-        raise ConfigError(f"--result: the \"type\" parameter is required (registered: {known})")
+        raise ConfigError(f"{where}: the \"type\" parameter is required (registered: {known})")
     matches = [ep for ep in registered if ep.name == type_name]
     if not matches:
-        raise ConfigError(f"--result: unknown output type {type_name!r} (registered: {known})")
+        raise ConfigError(f"{where}: unknown output type {type_name!r} (registered: {known})")
     return matches[0].load()
 
 
