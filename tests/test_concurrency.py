@@ -127,7 +127,9 @@ def test_sigint_with_requests_in_flight_cancels_them_within_a_second(sandbox, tm
                                               adaptive_parallelism=False))],
         env={**os.environ, "TEST_LINE_TOKEN": TOKEN}, cwd=tmp_path,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(2.5)  # long enough for every sender to have its request on the wire
+    deadline = time.monotonic() + 60
+    while sandbox.stats()["in_progress"] < 8 and time.monotonic() < deadline:
+        time.sleep(0.1)  # until every sender has its request held by the sandbox
     t = time.monotonic()
     proc.send_signal(signal.SIGINT)
     _out, err = proc.communicate(timeout=20)
@@ -153,7 +155,9 @@ def test_cancel_leaves_no_thread_running(sandbox, tmp_path):
                                                   adaptive_parallelism=False),
         database_url="duckdb:///:memory:"), cancel=cancel)))
     runner.start()
-    time.sleep(2.5)
+    deadline = time.monotonic() + 60
+    while sandbox.stats()["in_progress"] < 8 and time.monotonic() < deadline:
+        time.sleep(0.1)
     t = time.monotonic()
     cancel.cancel()
     runner.join(timeout=10)

@@ -345,7 +345,8 @@ def _bytes(data: bytes) -> Response:
     return Response(data, media_type="application/json", headers={"cache-control": "no-store"})
 
 
-def build_api(state: SandboxState, interrupts: Interrupts) -> list[Route]:
+def build_api(state: SandboxState, interrupts: Interrupts,
+              in_progress: Callable[[], int] = lambda: 0) -> list[Route]:
     async def events(request: Request) -> Response:
         if request.method == "DELETE":
             await run_in_threadpool(state.reset)
@@ -371,7 +372,9 @@ def build_api(state: SandboxState, interrupts: Interrupts) -> list[Route]:
         return _bytes(await run_in_threadpool(state.requests_json, status, limit, offset, tail))
 
     async def stats(request: Request) -> Response:
-        return _json(await run_in_threadpool(state.stats))
+        data = await run_in_threadpool(state.stats)
+        data["in_progress"] = in_progress()  # requests being handled right now
+        return _json(data)
 
     async def faults(request: Request) -> Response:
         if request.method == "POST":
@@ -416,7 +419,7 @@ class SandboxApp:
         self.interrupts = Interrupts()
         endpoint = EventsEndpoint(state, self.connections, self.interrupts)
         routes = [Route(wire.EVENTS_PATH, endpoint, methods=[wire.METHOD])]
-        routes += build_api(state, self.interrupts)
+        routes += build_api(state, self.interrupts, lambda: endpoint.in_progress)
         self.starlette = Starlette(routes=routes)
         self.starlette.router.redirect_slashes = False  # LINE would not redirect either
 
