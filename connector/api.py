@@ -9,7 +9,6 @@ The command line, `connector demo`, and later the scheduler and the workflow run
 """
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 from dataclasses import dataclass, field
@@ -23,23 +22,10 @@ from connector.mapping import OutputMapping
 from connector.masking import Redactor
 from connector.pipeline import ExportJob
 from connector.report import JobReport
+from connector.session import SessionContext, render
 from connector.source import Shard, Source, database_url, shard_sql, url_secrets
 
-
-@dataclass(frozen=True)
-class SessionContext:
-    """The time a run is for. A scheduled run carries its slot's time; any other run is for the
-    moment it starts. Queries and templates read this value, never the clock, so a backfill of
-    a past slot selects exactly what the slot itself would have."""
-
-    scheduled_time: dt.datetime | None = None  # aware; None: the start of the run
-    timezone: str = "UTC"
-
-    def resolved(self) -> "SessionContext":
-        if self.scheduled_time is not None:
-            return self
-        now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-        return SessionContext(now, self.timezone)
+__all__ = ["ExportObserver", "ExportSpec", "SessionContext", "run_export"]
 
 
 @dataclass(frozen=True)
@@ -58,7 +44,7 @@ class ExportSpec:
     dry_run_path: str | None = None  # write the request bodies here instead of sending
     report_path: str | None = None  # write the JSON report here
     pushdown: bool = True  # let the engine build the records where the output supports it
-    session: SessionContext = field(default_factory=SessionContext)
+    session: SessionContext = field(default_factory=SessionContext)  # the time the run is for
 
 
 class ExportObserver:
@@ -106,13 +92,16 @@ def run_export(spec: ExportSpec, cancel: CancelToken | None = None,
         sql = spec.query.strip().rstrip(";").strip()
         if not sql:
             raise ConfigError("the query is empty")
+        # The run's time is fixed once: TD_SCHEDULED_TIME() and ${session_*} read this value.
+        session = spec.session.resolved()
+        sql = render(sql, session.variables())
         plugin = result_url.build_output(spec.output, redactor, connection=spec.connection,
                                          warn=warnings.append)
         expander = result_url.Expander(redactor=redactor, warn=warnings.append)
         url = expander.text("--database", database_url(spec.database_url))
         for secret in url_secrets(url):
             redactor.add(secret)
-        source = Source(url, cancel=cancel)
+        source = Source(url, cancel=cancel, scheduled_time=session.unixtime)
         sql = spec.mapping.apply(sql, source.dialect)
         if spec.shard is not None:
             if plugin.shard_column is None:

@@ -96,6 +96,17 @@ def run_command(tmp_path: Path, *args: str, env: dict[str, str] | None = None,
     return CliRun(proc.returncode, proc.stdout, proc.stderr, None, time.monotonic() - start)
 
 
+def run_connector(cwd: Path, *args: str, env: dict[str, str] | None = None,
+                  timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """`python -m connector ARGS...` in `cwd`, with the test token in the environment and the
+    state database under `cwd` (XDG_STATE_HOME) unless `env` says otherwise."""
+    full_env = {k: v for k, v in os.environ.items()
+                if k not in ("CONNECTOR_DATABASE_URL", "CONNECTOR_STATE_URL")}
+    full_env.update({"TEST_LINE_TOKEN": TOKEN, "XDG_STATE_HOME": str(cwd / "state"), **(env or {})})
+    return subprocess.run([sys.executable, "-m", "connector", *args], capture_output=True,
+                          text=True, env=full_env, cwd=cwd, timeout=timeout)
+
+
 def run_cli_peak_rss(tmp_path: Path, sql: str, config: dict[str, Any],
                      *extra: str) -> tuple[dict[str, Any], int]:
     """Run the CLI, sampling its RSS; returns (report, peak RSS in bytes). Must succeed."""

@@ -1,7 +1,7 @@
 """The command line: thin commands over `connector.run_export` and the registries.
 
     connector QUERY_FILE --result RESULT ...   export (connector.cli.export)
-    connector outputs | docs | demo            built-in commands
+    connector outputs | docs | demo | schedule built-in commands
     connector connections | secrets            saved connections and secrets
     connector NAME ...                         commands that installed outputs add (e.g. sandbox)
 
@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 
 from connector.outputs import command_names, load_command
 
-from . import connections, demo, docs, export, outputs, secrets
+from . import connections, demo, docs, export, outputs, schedule, secrets
 
 BUILTIN: dict[str, Callable[[Sequence[str]], int]] = {
     "outputs": outputs.main,
@@ -22,6 +22,7 @@ BUILTIN: dict[str, Callable[[Sequence[str]], int]] = {
     "demo": demo.main,
     "connections": connections.main,
     "secrets": secrets.main,
+    "schedule": schedule.main,
 }
 
 

@@ -8,13 +8,15 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from connector.api import ExportObserver, ExportSpec, run_export
 from connector.cancel import CancelToken
 from connector.errors import ConfigError, ConnectorError
 from connector.report import JobReport, Progress
+from connector.session import SessionContext, parse_scheduled_time
 from connector.source import parse_shard
 
 from .options import Parser, add_database_option, add_result_options, output_options
@@ -39,6 +41,10 @@ def build_parser(commands: Sequence[str] = ()) -> argparse.ArgumentParser:
                    help="export only shard K of N (0 <= K < N): rows whose key (the output's "
                         "per-event key) hashes to K, computed by the engine. N processes with "
                         "K = 0..N-1 export every row exactly once")
+    p.add_argument("--scheduled-time", metavar="ISO8601",
+                   help="the time the run is for, as a scheduled run would have it: what "
+                        "TD_SCHEDULED_TIME() and ${session_date} and the other session variables "
+                        "read (e.g. 2026-12-07T00:00:00+09:00; default: the start of the run)")
     p.add_argument("--no-pushdown", action="store_true",
                    help="encode every row in Python instead of letting the engine build the "
                         "records (same output, slower; for comparison and debugging)")
@@ -88,15 +94,11 @@ class ConsoleObserver(ExportObserver):
             self.progress = None
 
 
-def run_in_console(spec: ExportSpec, quiet: bool = False) -> int:
-    """Run `spec` with progress, the summary and the exit status of the export command.
-
-    SIGINT and SIGTERM (how Kubernetes and most schedulers stop a job) cancel the run: requests
-    in flight are abandoned, the report is written and the exit status is 1. A second signal
-    stops at once.
-    """
+@contextmanager
+def console_cancel() -> Iterator[CancelToken]:
+    """A CancelToken that SIGINT and SIGTERM (how Kubernetes and most schedulers stop a job)
+    trip; a second signal stops at once."""
     cancel = CancelToken()
-    observer = ConsoleObserver(quiet)
 
     def interrupt(signum: int, frame: Any) -> None:
         if cancel.cancelled:
@@ -105,17 +107,15 @@ def run_in_console(spec: ExportSpec, quiet: bool = False) -> int:
 
     previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        report = run_export(spec, cancel, observer)
-    except ConnectorError as exc:
-        error(str(exc))
-        return exc.exit_code
-    except KeyboardInterrupt:
-        error("interrupted")
-        return 1
+        yield cancel
     finally:
-        observer.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def report_exit(report: JobReport, quiet: bool) -> int:
+    """Print the run's outcome (the summary, or the configuration error) and return the export
+    command's exit status for it."""
     if report.reason == ConfigError.reason:
         error(report.error or "configuration error")
         return ConfigError.exit_code
@@ -123,6 +123,27 @@ def run_in_console(spec: ExportSpec, quiet: bool = False) -> int:
     if not (success and quiet):  # --quiet hides only a successful summary
         print(report.redact(report.summary()), file=sys.stderr)
     return 0 if success else 1
+
+
+def run_in_console(spec: ExportSpec, quiet: bool = False) -> int:
+    """Run `spec` with progress, the summary and the exit status of the export command.
+
+    SIGINT and SIGTERM cancel the run: requests in flight are abandoned, the report is written
+    and the exit status is 1. A second signal stops at once.
+    """
+    observer = ConsoleObserver(quiet)
+    with console_cancel() as cancel:
+        try:
+            report = run_export(spec, cancel, observer)
+        except ConnectorError as exc:
+            error(str(exc))
+            return exc.exit_code
+        except KeyboardInterrupt:
+            error("interrupted")
+            return 1
+        finally:
+            observer.close()
+    return report_exit(report, quiet)
 
 
 def main(argv: Sequence[str], commands: Sequence[str] = ()) -> int:
@@ -139,6 +160,8 @@ def main(argv: Sequence[str], commands: Sequence[str] = ()) -> int:
             dry_run_path=args.dry_run,
             report_path=args.report_file,
             pushdown=not args.no_pushdown,
+            session=(parse_scheduled_time(args.scheduled_time) if args.scheduled_time
+                     else SessionContext()),
         )
     except ConfigError as exc:
         error(str(exc))

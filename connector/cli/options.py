@@ -63,6 +63,13 @@ def output_options(args: argparse.Namespace) -> tuple[str | None, dict[str, Any]
     return (name, {}) if name else (None, result_url.parse_result(args.result))
 
 
+def result_given(args: argparse.Namespace) -> bool:
+    """Whether the options configure an output at all (where they are optional, as in
+    `schedule update`)."""
+    return (args.result is not None or args.result_connection is not None
+            or args.result_settings is not None)
+
+
 def add_database_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--database", metavar="URL",
                         help=f"SQLAlchemy database URL (default: ${DATABASE_URL_ENV}, else "

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterator
@@ -19,6 +20,7 @@ from connector.cancel import CancelToken
 from connector.errors import ConfigError, SourceError
 from connector.masking import mask_value
 
+from . import tdtime
 from .urls import safe_url
 
 DEFAULT_PARTITION_ROWS = 5000
@@ -111,7 +113,7 @@ class Source:
     ARROW_DIALECTS = ("duckdb",)
 
     def __init__(self, url: str, partition_rows: int = DEFAULT_PARTITION_ROWS,
-                 cancel: CancelToken | None = None) -> None:
+                 cancel: CancelToken | None = None, scheduled_time: int | None = None) -> None:
         try:
             parsed = sa.engine.make_url(url)
             self._temp_dir = (tempfile.mkdtemp(prefix="connector-duckdb-")
@@ -128,6 +130,23 @@ class Source:
         self.dialect = self.engine.dialect.name
         self.partition_rows = partition_rows
         self.cancel = cancel or CancelToken()
+        # TD_SCHEDULED_TIME() and the other TD time functions; without a scheduled time, the
+        # time the Source was made (the start of the run).
+        self.scheduled_time = int(time.time()) if scheduled_time is None else scheduled_time
+        if self.dialect == "duckdb":
+            sa.event.listen(self.engine, "connect", self._install_functions)
+
+    def _install_functions(self, dbapi_connection: Any, _record: Any) -> None:
+        """Treasure Data's time functions, as temporary macros on each DuckDB connection."""
+        for statement in tdtime.duckdb_macros(self.scheduled_time):
+            dbapi_connection.execute(statement)
+
+    def prepare(self, sql: str) -> str:
+        """The SQL the engine runs for `sql`: on Trino, the TD time functions it calls are
+        declared in front of it as inline routines."""
+        if self.dialect == "trino":
+            return tdtime.trino_sql(sql, self.scheduled_time)
+        return sql
 
     @contextmanager
     def _connection(self) -> Iterator[Any]:
@@ -155,7 +174,7 @@ class Source:
     def _execute(self, conn: Any, sql: str) -> Any:
         self.cancel.raise_if_cancelled()
         try:
-            result = conn.execution_options(stream_results=True).exec_driver_sql(sql)
+            result = conn.execution_options(stream_results=True).exec_driver_sql(self.prepare(sql))
         except Exception as exc:  # noqa: BLE001
             raise self._failure("query failed", exc) from None
         if not result.returns_rows:
