@@ -39,6 +39,15 @@ def show_value(value: Any, limit: int = 64) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+# `scheme://user:password@`: everything between `//` and the last `@` of the authority.
+_USERINFO = re.compile(r"(?<=//)[^/?#\s]*@")
+
+
+def hide_userinfo(text: str) -> str:
+    """Text with the credentials of any URL in it (`//user:password@host`) replaced by `***@`."""
+    return _USERINFO.sub("***@", text)
+
+
 class Redactor:
     """Replaces known secret values in free text: the last line of defence for error messages."""
 
