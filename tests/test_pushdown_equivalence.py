@@ -368,3 +368,32 @@ def test_generated_rows_give_the_same_events_or_the_same_verdict(table, kw, scra
         con = duckdb.connect(str(scratch_db))
         con.execute(f"DROP TABLE {name}")
         con.close()
+
+
+def test_one_out_of_range_row_never_aborts_the_export(tmp_path: Any) -> None:
+    """Timestamps beyond what a double holds exactly, or beyond Python's datetime, one per row:
+    both paths report those rows invalid and export the rest (exit 0, a report, the same
+    bodies)."""
+    now = int(time.time())
+    template = """
+        SELECT 'k-' || i AS deduplication_key, 'conversion' AS event_type, 'web' AS source_type,
+               CASE i WHEN 2 THEN {a} WHEN 3 THEN {b} ELSE {ok} END AS event_timestamp,
+               'u' || i || '@example.com' AS email
+        FROM range(1, 7) t(i)
+    """
+    queries = [
+        template.format(a="9007199254740993000", b="9223372036854775807", ok=now - 60),
+        template.format(a="TIMESTAMP '10000-01-01 00:00:00'", b="'infinity'::TIMESTAMP",
+                        ok=f"to_timestamp({now - 60})::TIMESTAMP"),
+    ]
+    for sql in queries:
+        bodies = {}
+        for mode in ("pushdown", "python"):
+            out = tmp_path / f"{mode}.jsonl"
+            extra = ["--dry-run", str(out)] + (["--no-pushdown"] if mode == "python" else [])
+            run = run_cli(tmp_path, sql, result_config(None, access_token="tok-12345"), *extra)
+            assert run.returncode == 0, run.stderr[-2000:]
+            assert "Traceback" not in run.stderr and not run.report["warnings"]
+            assert run.report["invalid_records"] == 2 and run.report["events_sent"] == 4
+            bodies[mode] = out.read_bytes()
+        assert bodies["pushdown"] == bodies["python"]

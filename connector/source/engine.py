@@ -161,7 +161,10 @@ class Source:
             return None
         with self._connection() as conn:
             try:
-                rows = conn.exec_driver_sql(f"DESCRIBE SELECT * FROM (\n{sql}\n) AS q").fetchall()
+                # The query itself, not `SELECT * FROM (query)`: a subquery renames a second
+                # `email` or `EMAIL` to `EMAIL_1`, where the query's own result keeps both names
+                # (and the binding must refuse them on every path alike).
+                rows = conn.exec_driver_sql(f"DESCRIBE\n{sql}\n").fetchall()
             except Exception:  # noqa: BLE001 - not describable: the standard path reports errors
                 self.cancel.raise_if_cancelled()
                 return None

@@ -427,9 +427,12 @@ def compile_pushdown(sql: str, columns: ColumnBinding, *, channel_id_present: bo
         *(_ident(n) for n in raw_columns),
         *(f"connector_text_{k}" for k in out_of_range),
     ])
-    # Three levels: the pieces and checks, the event, then what is read from the event.
+    # Three levels: the pieces and checks, the event, then what is read from the event. Only
+    # the output's columns are carried up (not connector_source.*), so that a query column
+    # named like one of the plan's own (connector_ok, connector_ts...) cannot shadow it.
+    carried = ", ".join(f"connector_source.{_ident(n)}" for n in raw_columns)
     wrapped = (f"SELECT\n  {outer}\nFROM (\nSELECT\n  {built}\nFROM (\n"
-               f"  SELECT connector_source.*,\n    {inner}\n"
+               f"  SELECT {carried},\n    {inner}\n"
                f"  FROM (\n{sql}\n) AS connector_source\n) AS connector_pieces\n) AS connector_events")
     # The rows handed to the reference hold only these columns, in this order.
     returned = ColumnBinding(tuple(raw_columns), {c: k for k, c in enumerate(order)},
