@@ -17,7 +17,7 @@ from connector.cancel import CancelToken
 from connector.errors import ConfigError, SourceError
 from connector.masking import mask_value
 
-from .urls import safe_url
+from .urls import parse_database_url, safe_url
 
 DEFAULT_PARTITION_ROWS = 5000
 # DuckDB's vector size: each Arrow batch is one chunk of the engine's work. Bigger batches held
@@ -95,8 +95,8 @@ class Source:
 
     def __init__(self, url: str, partition_rows: int = DEFAULT_PARTITION_ROWS,
                  cancel: CancelToken | None = None) -> None:
+        parsed = parse_database_url(url)
         try:
-            parsed = sa.engine.make_url(url)
             self.engine = sa.create_engine(parsed, connect_args=_connect_args(parsed))
         except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ImportError, ValueError) as exc:
             raise ConfigError(f"--database: cannot use {safe_url(url)}: "
