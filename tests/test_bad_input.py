@@ -8,10 +8,18 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import time
+from pathlib import Path
+from typing import Any
 
-from helpers import TOKEN, gen_sql, no_traceback, result_config, run_cli
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from helpers import TOKEN, gen_sql, no_traceback, result_config, run_cli, run_main
 
 PY = sys.executable
 
@@ -78,3 +86,129 @@ def test_result_file_not_in_utf8_is_exit_2_without_the_token(sandbox, tmp_path):
     assert "Traceback" not in proc.stderr, proc.stderr[-800:]
     assert proc.returncode == 2
     assert TOKEN not in proc.stderr + proc.stdout
+
+
+# --------------------------------------------------------------------------- output paths
+# Generated paths for --report-file and --dry-run, many of them impossible even for root, whom
+# permission bits do not stop: under a regular file, under /proc or /sys, a name longer than the
+# file system takes, an existing folder, a NUL character, nothing at all. Each run ends in exit 2
+# before anything is sent, or it runs and the file is there at the end.
+
+@st.composite
+def _output_paths(draw: Any, folder: Path) -> str:
+    name = draw(st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_.", min_size=1,
+                        max_size=12).filter(lambda n: n not in (".", "..")))
+    a_file = folder / "a-file.txt"
+    a_file.write_text("x")
+    kind = draw(st.sampled_from(["under_file", "proc", "sys", "dev_null", "too_long", "folder",
+                                 "nul", "empty", "blank", "missing_folder", "fine", "any"]))
+    return {
+        "under_file": f"{a_file}/{name}",
+        "proc": f"/proc/self/{name}",
+        "sys": f"/sys/{name}",
+        "dev_null": f"/dev/null/{name}",
+        "too_long": str(folder / (name * (300 // len(name) + 1))),
+        "folder": str(folder),
+        "nul": str(folder / f"{name}\x00x"),
+        "empty": "",
+        "blank": " " * len(name),
+        "missing_folder": str(folder / "no-such-folder" / name),
+        "fine": str(folder / f"{name}.out"),
+        "any": draw(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=20)),
+    }[kind]
+
+
+@settings(max_examples=max(10, settings.default.max_examples // 2), suppress_health_check=[
+    HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=st.data(), option=st.sampled_from(["--report-file", "--dry-run"]))
+def test_generated_output_paths_fail_before_sending_or_are_written(data, option, sandbox_server,
+                                                                   tmp_path, monkeypatch):
+    monkeypatch.setenv("TEST_LINE_TOKEN", TOKEN)
+    monkeypatch.chdir(tmp_path)
+    path = data.draw(_output_paths(tmp_path))
+    query = tmp_path / "q.sql"
+    query.write_text(gen_sql(3))
+    before = sandbox_server.stats()["requests"]
+    rc, out, err = run_main([str(query), "--result", json.dumps(result_config(sandbox_server)),
+                             option, path, "--quiet"])
+    assert "Traceback" not in err
+    if rc == 2:
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"connector: error: {option}"), err
+        assert sandbox_server.stats()["requests"] == before, "sent before refusing the path"
+        return
+    assert rc == 0, err[-2000:]
+    written = Path(path).read_bytes()
+    if option == "--report-file":
+        assert json.loads(written)["events_sent"] == 3
+    else:
+        assert written.count(b"\n") == 1
+
+
+@pytest.mark.parametrize("option", ["--report-file", "--dry-run"])
+@pytest.mark.parametrize("path", ["/proc/self/report.json", "/sys/report.json", "a" * 300,
+                                  "report\x00.json"])
+def test_impossible_output_path_is_exit_2_even_for_root(option, path, sandbox, tmp_path,
+                                                        monkeypatch):
+    """`os.access` says yes to root for /proc and /sys, and a long name or a NUL character only
+    fails when the file is opened: the path is tried, not its folder's permission bits."""
+    monkeypatch.setenv("TEST_LINE_TOKEN", TOKEN)
+    monkeypatch.chdir(tmp_path)
+    query = tmp_path / "q.sql"
+    query.write_text(gen_sql(3))
+    rc, _, err = run_main([str(query), "--result", json.dumps(result_config(sandbox)), option,
+                           path])
+    assert rc == 2 and err.startswith(f"connector: error: {option}"), err
+    assert sandbox.stats()["requests"] == 0
+
+
+def test_report_unwritable_at_the_end_is_printed_to_stderr(sandbox, tmp_path):
+    """The report's folder disappears while the events are in flight: the report goes to stderr
+    rather than being lost, and the export's own outcome stands."""
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    query = tmp_path / "q.sql"
+    query.write_text(gen_sql(3))
+    sandbox.set_faults([{"delay_s": 3}])
+    proc = subprocess.Popen(
+        [PY, "-m", "connector", str(query), "--result", json.dumps(result_config(sandbox)),
+         "--report-file", str(folder / "r.json")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+        env={**os.environ, "TEST_LINE_TOKEN": TOKEN})
+    deadline = time.monotonic() + 60
+    while not sandbox.faults()["pending"] == [] and time.monotonic() < deadline:
+        time.sleep(0.05)  # the request holding the delay has arrived
+    shutil.rmtree(folder)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    assert "--report-file" in err and "cannot write" in err
+    report = json.loads(err[err.index("{"):err.rindex("}") + 1])
+    assert report["events_sent"] == 3 and report["status"] == "success"
+    assert TOKEN not in out + err
+
+
+# --------------------------------------------------------------------------- empty option values
+
+@settings(max_examples=max(10, settings.default.max_examples // 2), suppress_health_check=[
+    HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(option=st.sampled_from(["--shard", "--database", "--report-file", "--dry-run", "--result"]),
+       value=st.text(alphabet=" \t\n\r", max_size=3), form=st.sampled_from(["=", " "]))
+def test_an_option_given_an_empty_value_is_exit_2(option, value, form, sandbox_server, tmp_path,
+                                                  monkeypatch):
+    """`--shard=` (a variable that expanded to nothing) must not export every row: an option that
+    takes a value and gets an empty one is bad usage."""
+    monkeypatch.setenv("TEST_LINE_TOKEN", TOKEN)
+    monkeypatch.chdir(tmp_path)
+    query = tmp_path / "q.sql"
+    query.write_text(gen_sql(3))
+    args = {"--result": json.dumps(result_config(sandbox_server))}
+    args[option] = value
+    argv = [str(query)]
+    for name, text in args.items():
+        argv += [f"{name}={text}"] if form == "=" else [name, text]
+    before = sandbox_server.stats()["requests"]
+    rc, _, err = run_main(argv)
+    assert rc == 2, err
+    assert option in err and "Traceback" not in err
+    assert sandbox_server.stats()["requests"] == before

@@ -9,8 +9,6 @@ the command line against the sandbox on loopback.
 """
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -22,11 +20,10 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 import result_url
-from connector import cli
 from connector.errors import ConfigError
 from connector.masking import Redactor
 from connector.outputs.line_conversion import wire
-from helpers import TAG, TOKEN, gen_sql, result_config
+from helpers import TAG, TOKEN, gen_sql, result_config, run_main
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "schemas" /
                      "line_conversion.json").read_text())
@@ -35,17 +32,6 @@ SCHEMA_KEYS = sorted(SCHEMA["properties"])
 # but a value is never echoed whole.
 MAX_MESSAGE = 2000
 ROWS = 3
-
-
-def run_main(argv: list[str]) -> tuple[int, str, str]:
-    """The command line in-process: (exit status, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            rc = cli.main(argv)
-        except SystemExit as exc:  # argparse
-            rc = int(exc.code or 0)
-    return rc, out.getvalue(), err.getvalue()
 
 
 def assert_one_line_error(err: str, *secrets: str) -> str:

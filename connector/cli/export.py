@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from connector.api import ExportObserver, ExportSpec, run_export
+from connector.api import ExportObserver, ExportSpec, report_json, run_export
 from connector.cancel import CancelToken
 from connector.errors import ConfigError, ConnectorError
 from connector.report import JobReport, Progress
@@ -86,6 +86,11 @@ class ConsoleObserver(ExportObserver):
         if self.progress is not None:
             self.progress.message(f"connector: warning: {message}")
 
+    def report_not_written(self, report: JobReport) -> None:
+        self.close()
+        error("the report file could not be written (see the warning); the report follows")
+        print(report_json(report), file=sys.stderr, flush=True)
+
     def finished(self, report: JobReport) -> None:
         self.close()
 
@@ -132,14 +137,25 @@ def run_in_console(spec: ExportSpec, quiet: bool = False) -> int:
     return 0 if success else 1
 
 
+def check_no_empty_values(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """An option given an empty value (`--shard=`, or a variable that expanded to nothing) is
+    bad usage, not the option left out: `--shard=` would otherwise export every row."""
+    for action in parser._actions:
+        value = getattr(args, action.dest, None)
+        if action.option_strings and isinstance(value, str) and not value.strip():
+            raise ConfigError(f"{action.option_strings[-1]}: the value is empty")
+
+
 def main(argv: Sequence[str], commands: Sequence[str] = ()) -> int:
-    args = build_parser(commands).parse_args(argv)
+    parser = build_parser(commands)
+    args = parser.parse_args(argv)
     try:
+        check_no_empty_values(parser, args)
         spec = ExportSpec(
             query=read_query(args.query_file),
             output=output_config(args),
             database_url=args.database,
-            shard=parse_shard(args.shard) if args.shard else None,
+            shard=parse_shard(args.shard) if args.shard is not None else None,
             dry_run_path=args.dry_run,
             report_path=args.report_file,
             pushdown=not args.no_pushdown,
