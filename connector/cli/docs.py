@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from connector.masking import show_value
 from connector.outputs import available_outputs
 
 
@@ -80,7 +82,13 @@ def main(argv: Sequence[str]) -> int:
     args = p.parse_args(argv)
     if args.write:
         path = Path(args.write)
-        path.write_text(render_into(path.read_text(encoding="utf-8")), encoding="utf-8")
+        try:
+            path.write_text(render_into(path.read_text(encoding="utf-8")), encoding="utf-8")
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+            print(f"connector docs: error: cannot rewrite {show_value(args.write, 256)}: {reason}",
+                  file=sys.stderr)
+            return 2
         return 0
     for key, body in generated_sections().items():
         print(f"<!-- BEGIN generated {key} -->\n{body}\n<!-- END generated -->\n")

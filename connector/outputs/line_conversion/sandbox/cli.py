@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import os
+import sqlite3
 import sys
 from typing import Any
 
@@ -129,8 +130,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"connector sandbox: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
               file=sys.stderr)
         return 2
-    state = SandboxState(tags=tags, data_dir=args.data_dir, faults=args.faults or [],
-                         max_body_bytes=args.max_body_bytes)
+    try:
+        state = SandboxState(tags=tags, data_dir=args.data_dir, faults=args.faults or [],
+                             max_body_bytes=args.max_body_bytes)
+    except (OSError, sqlite3.DatabaseError) as exc:
+        sock.close()
+        reason = getattr(exc, "strerror", None) or str(exc)
+        print(f"connector sandbox: cannot use --data-dir {args.data_dir}: {reason}",
+              file=sys.stderr)
+        return 2
     url = base_url(sock)
     lines = [
         f"LINE Conversion API sandbox listening on {url}",
