@@ -140,8 +140,11 @@ def run_export(spec: ExportSpec, cancel: CancelToken | None = None,
         sql = spec.query.strip().rstrip(";").strip()
         if not sql:
             raise ConfigError("the query is empty")
+        url = database_url(spec.database_url)
+        # Every variable that is missing or empty, in the output and the URL, in one message.
+        result_url.check_env({**spec.output, "--database": url})
         plugin = result_url.build_output(spec.output, redactor)
-        url = result_url.expand_env({"--database": database_url(spec.database_url)})["--database"]
+        url = result_url.expand_env({"--database": url})["--database"]
         for secret in url_secrets(url):
             redactor.add(secret)
         source = Source(url, cancel=cancel)

@@ -343,3 +343,24 @@ def test_no_error_class_prints_a_traceback(every_error_class):
             problems.append(f"{name}: a secret was printed")
     assert not problems, "\n\n".join(problems)
     assert len(every_error_class) >= 45
+
+
+def test_a_query_error_leads_with_the_error(tmp_path):
+    """The engine's message is the first line, not the last line after a summary of zeros."""
+    run = run_cli(tmp_path, "SELECT * FROM no_such_table_15",
+                  result_config(None, access_token="tok-12345"), "--dry-run",
+                  str(tmp_path / "out.jsonl"))
+    assert run.returncode == 1
+    lines = run.stderr.strip().splitlines()
+    assert lines[0].startswith("connector: error: query failed:") and "no_such_table_15" in lines[0]
+    assert len(lines) == 2 and lines[1].startswith("Dry run ERROR (source_error)")
+    assert "rows read" not in run.stderr
+
+
+def test_a_failure_after_sending_leads_with_the_error_then_the_counts(sandbox, tmp_path):
+    sandbox.set_faults([{"status": 401}])
+    run = run_cli(tmp_path, gen_sql(3), result_config(sandbox))
+    assert run.returncode == 1
+    lines = run.stderr.strip().splitlines()
+    assert lines[0].startswith("connector: error: ") and "401" in lines[0]
+    assert "rows read" in run.stderr and run.stderr.count("401") == 1

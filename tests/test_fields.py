@@ -100,8 +100,10 @@ def test_known_columns_are_treasure_datas_columns():
     assert set(F.KNOWN_COLUMNS) == set(td) | {"custom_data"}
 
 
-def test_only_codes_and_times_are_visible():
-    assert F.VISIBLE_COLUMNS == {"event_type", "event_name", "source_type", "event_timestamp"}
+def test_only_codes_times_and_amounts_are_visible():
+    assert F.VISIBLE_COLUMNS == {"event_type", "event_name", "source_type", "event_timestamp",
+                                 "custom_data.value", "custom_data.currency",
+                                 "custom_data.quantity"}
 
 
 @pytest.mark.parametrize("f", FIELDS, ids=lambda f: f.column)

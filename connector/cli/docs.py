@@ -7,6 +7,7 @@ a test fails when they drift from the code.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from pathlib import Path
@@ -23,13 +24,17 @@ def _range(prop: Mapping[str, Any]) -> str:
     return f"{lo if lo is not None else ''}..{hi if hi is not None else ''}"
 
 
+def value_text(value: Any) -> str:
+    """A parameter value as it is written in --result: JSON (`true`, `1000`), a string bare."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
 def _default(prop: Mapping[str, Any]) -> str:
     if "const" in prop:
-        return f"`{prop['const']}`"
+        return f"`{value_text(prop['const'])}`"
     if "default" not in prop:
         return ""
-    value = prop["default"]
-    return f"`{str(value).lower() if isinstance(value, bool) else value}`"
+    return f"`{value_text(prop['default'])}`"
 
 
 def parameters_markdown(schema: Mapping[str, Any]) -> str:
@@ -47,7 +52,7 @@ def parameters_text(schema: Mapping[str, Any]) -> str:
     for name, prop in schema.get("properties", {}).items():
         bits = ["required" if name in required else "optional"]
         if "default" in prop:
-            bits.append(f"default {prop['default']}")
+            bits.append(f"default {value_text(prop['default'])}")
         if _range(prop):
             bits.append(f"range {_range(prop)}")
         lines.append(f"  {name:<24} ({', '.join(bits)}) {prop.get('description', '')}")

@@ -132,8 +132,10 @@ def run_in_console(spec: ExportSpec, quiet: bool = False) -> int:
         error(report.error or "configuration error")
         return ConfigError.exit_code
     success = report.status == "success"
+    if not success:  # the cause first; the summary after it says what was done
+        error(report.error or report.reason or "the export failed")
     if not (success and quiet):  # --quiet hides only a successful summary
-        print(report.redact(report.summary()), file=sys.stderr)
+        print(report.redact(report.summary(with_error=False)), file=sys.stderr)
     return 0 if success else 1
 
 

@@ -27,6 +27,7 @@ import httpx
 from connector.cancel import CancelToken
 from connector.errors import Cancelled
 from connector.records import Batch, BatchOutcome, Rejection
+from connector.wording import plural
 
 from .body import JsonArrayBody
 from .retry import RetryPolicy
@@ -215,7 +216,7 @@ class HttpBatchDelivery(Sink):
         except RETRYABLE as exc:
             if self._stopping.is_set():
                 raise Cancelled from None
-            outcome.error = (f"gave up after {outcome.retries} retries: last error "
+            outcome.error = (f"gave up after {plural(outcome.retries, 'retry')}: last error "
                              f"{describe_failure(exc)}")
             outcome.fatal = True
             return

@@ -210,10 +210,15 @@ class CustomKey:
 
     key: str
     rule: Rule
+    sensitive: bool = True  # mask values in samples; amounts and codes are shown plainly
+
+    @property
+    def path(self) -> str:
+        return f"{CUSTOM_COLUMN}.{self.key}"
 
     @cached_property
     def check(self) -> Check:
-        return compile_check(f"{CUSTOM_COLUMN}.{self.key}", self.rule)
+        return compile_check(self.path, self.rule)
 
     @property
     def validation(self) -> str:
@@ -221,9 +226,9 @@ class CustomKey:
 
 
 CUSTOM_KEYS: tuple[CustomKey, ...] = (
-    CustomKey("value", NumberRule(0, INT32_MAX, allow_float=True)),
-    CustomKey("currency", TextRule(Pattern("[A-Z]{3}"))),
-    CustomKey("quantity", NumberRule(0, INT32_MAX)),
+    CustomKey("value", NumberRule(0, INT32_MAX, allow_float=True), sensitive=False),
+    CustomKey("currency", TextRule(Pattern("[A-Z]{3}")), sensitive=False),
+    CustomKey("quantity", NumberRule(0, INT32_MAX), sensitive=False),
     CustomKey("item_ids", TextListRule(100)),
     CustomKey("keywords", TextListRule(10)),
     CustomKey("category", TextRule(max_length=300)),
@@ -232,7 +237,9 @@ CUSTOM_KEYS: tuple[CustomKey, ...] = (
 BY_COLUMN: Mapping[str, Field] = {f.column: f for f in FIELDS}
 CUSTOM_BY_KEY: Mapping[str, CustomKey] = {c.key: c for c in CUSTOM_KEYS}
 REQUIRED_COLUMNS: tuple[str, ...] = tuple(f.column for f in FIELDS if f.required)
-VISIBLE_COLUMNS: frozenset[str] = frozenset(f.column for f in FIELDS if not f.sensitive)
+# Columns, and paths into custom_data, whose values samples show unmasked.
+VISIBLE_COLUMNS: frozenset[str] = frozenset(
+    [f.column for f in FIELDS if not f.sensitive] + [c.path for c in CUSTOM_KEYS if not c.sensitive])
 KNOWN_COLUMNS: tuple[str, ...] = tuple(f.column for f in FIELDS) + (CUSTOM_COLUMN,)
 IDENTIFIER_KEYS: tuple[str, ...] = tuple(f.key for f in FIELDS if f.identifier)
 CHANNEL_FIELDS: tuple[Field, ...] = tuple(f for f in FIELDS if f.needs_channel)
