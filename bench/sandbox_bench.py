@@ -17,7 +17,7 @@ import uuid
 import httpx
 import orjson
 
-from connector.sandbox import run_sandbox
+from connector.outputs.line_conversion.sandbox import run_sandbox
 
 MAX_REQUESTS = 10_000  # keep the run bounded
 TAG = "00000000-0000-4000-8000-000000000000"

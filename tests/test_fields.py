@@ -236,8 +236,12 @@ def test_event_timestamp_wire_check():
     check(NOW)
     assert rule_of(check, 0) == "range"
     assert rule_of(check, -1) == "range"
-    assert rule_of(check, float(NOW)) == "type"
+    # A number on the wire, as LINE's own server-side tag sends it (milliseconds / 1000).
+    check(float(NOW))
+    check(NOW + 0.123)
+    assert rule_of(check, float("nan")) == "range"
     assert rule_of(check, str(NOW)) == "type"
+    assert rule_of(check, True) == "type"
 
 
 # ---------------------------------------------------------------- event_timestamp: conversion
