@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bench.datagen import generate, query_sql
@@ -348,6 +348,18 @@ def scratch_db(tmp_path_factory: pytest.TempPathFactory) -> Any:
 _examples = iter(range(10**9))
 
 
+def _one_row(ts_type: str, ts: str) -> tuple[list[tuple[str, str]], list[list[str | None]]]:
+    columns = [("deduplication_key", "VARCHAR"), ("event_type", "VARCHAR"),
+               ("source_type", "VARCHAR"), ("event_timestamp", ts_type), ("email", "VARCHAR")]
+    return columns, [["k-1", "conversion", "web", ts, "a@example.com"],
+                     ["k-2", "conversion", "web", str(NOW - 60), "b@example.com"]]
+
+
+# Known members of the class, tried on every run before the generated ones.
+@example(table=_one_row("BIGINT", "9007199254740993000"), kw=KW[0])
+@example(table=_one_row("TIMESTAMP", "10000-01-01 00:00:00"), kw=KW[0])
+@example(table=_one_row("TIMESTAMP", "infinity"), kw=KW[1])
+@example(table=_one_row("DATE", "-infinity"), kw=KW[1])
 @settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(table=_tables(), kw=st.sampled_from(KW))
 def test_generated_rows_give_the_same_events_or_the_same_verdict(table, kw, scratch_db):
