@@ -28,6 +28,7 @@ import httpx
 from connector.cancel import CancelToken
 from connector.errors import Cancelled
 from connector.records import Batch, BatchOutcome, Rejection
+from connector.wording import plural
 
 from .body import JsonArrayBody
 from .limiter import PROBE_SECONDS, ConcurrencyLimiter
@@ -284,7 +285,7 @@ class HttpBatchDelivery(Sink):
         except RETRYABLE as exc:
             if self._stopping.is_set():
                 raise Cancelled from None
-            outcome.error = (f"gave up after {outcome.retries} retries: last error "
+            outcome.error = (f"gave up after {plural(outcome.retries, 'retry')}: last error "
                              f"{describe_failure(exc)}")
             outcome.fatal = True
             return

@@ -27,6 +27,7 @@ from connector.outputs.base import InvalidRecord, OutputPlugin, Pushdown, Record
 from connector.records import Batch
 from connector.report import JobReport
 from connector.source import Source, Stream
+from connector.wording import plural
 
 from .batching import Records, cut_batches, read_spool, spool
 from .buffer import BatchBuffer
@@ -181,8 +182,8 @@ class ExportJob:
                     invalid = self.report.invalid_records
                     if invalid:
                         raise InvalidRecordsError(
-                            f"{invalid} invalid rows and ignore_invalid_records is false: "
-                            "nothing was sent")
+                            f"{plural(invalid, 'invalid row')} and ignore_invalid_records is "
+                            "false: nothing was sent")
                     file.seek(0)
                     self._hand_over(read_spool(file, count))
         except BaseException as exc:  # noqa: BLE001 - handed to the sender thread
@@ -204,6 +205,9 @@ class ExportJob:
         add = self.report.add_invalid
 
         def invalid(row_no: int, err: InvalidRecord, row: Any) -> None:
+            if err.value is not InvalidRecord.NOT_GIVEN:  # the value at a path in the column
+                add(row_no, err.column, err.rule, err.reason, err.value, err.column in visible)
+                return
             column = err.column.split(".", 1)[0]
             add(row_no, err.column, err.rule, err.reason, columns.value(row, column),
                 column in visible)

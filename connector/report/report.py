@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping
 
 from connector.masking import is_code_like, mask_value, show_value
 from connector.records import BatchOutcome
+from connector.wording import plural
 
 from .ranges import RangeList, complement
 
@@ -125,8 +126,8 @@ class JobReport:
         self.finished = time.monotonic()
         if self.reason is None and (self.rejected_events or self.failed_events):
             self.reason = "events_not_accepted"
-            self.error = (f"{self.rejected_events} events rejected and {self.failed_events} "
-                          "not accepted by the API")
+            self.error = (f"{plural(self.rejected_events, 'event')} rejected and "
+                          f"{self.failed_events:,} not accepted by the API")
         self.status = "error" if self.reason else "success"
 
     # ------------------------------------------------------------------ output
@@ -164,13 +165,19 @@ class JobReport:
             "warnings": self.warnings,
         }
 
-    def summary(self) -> str:
+    def summary(self, with_error: bool = True) -> str:
+        """The text summary; `with_error=False` leaves out the error line (a caller that
+        printed the error first). A run that failed before reading a row or sending a request
+        has no counters worth showing: one line."""
         d = self.to_dict()
         verb = "written" if self.dry_run else "accepted"
+        head = (f"{'Dry run' if self.dry_run else 'Export'} {d['status'].upper()}"
+                + (f" ({d['reason']})" if d["reason"] else "")
+                + f" in {d['duration_seconds']:.1f}s -> {d['destination']}")
+        if d["status"] != "success" and not d["rows_read"] and not d["requests"]:
+            return head + (f"\n  error: {d['error']}" if with_error and d["error"] else "")
         lines = [
-            f"{'Dry run' if self.dry_run else 'Export'} {d['status'].upper()}"
-            + (f" ({d['reason']})" if d["reason"] else "")
-            + f" in {d['duration_seconds']:.1f}s -> {d['destination']}",
+            head,
             f"  rows read        {d['rows_read']:>12,}",
             f"  events {verb:<9} {d['events_sent']:>12,}",
             f"  invalid, skipped {d['invalid_records']:>12,}",
@@ -183,7 +190,7 @@ class JobReport:
             causes = ", ".join(f"{k} x{v:,}" for k, v in sorted(d["concurrency_lowered"].items()))
             lines.append(f"  concurrency lowered ({causes}): peak {d['peak_in_flight']} in "
                          f"flight, limit {d['concurrency_limit']} at the end")
-        if d["error"]:
+        if d["error"] and with_error:
             lines.append(f"  error: {d['error']}")
         if d["invalid_by_column"]:
             lines.append("  invalid by column: " + ", ".join(
@@ -202,5 +209,5 @@ class JobReport:
 def _ranges_text(ranges: list[list[int]], limit: int = 8) -> str:
     parts = [f"{a}" if a == b else f"{a}-{b}" for a, b in ranges[:limit]]
     if len(ranges) > limit:
-        parts.append(f"... ({len(ranges) - limit} more ranges; see --report-file)")
+        parts.append(f"... ({plural(len(ranges) - limit, 'more range')}; see --report-file)")
     return ", ".join(parts)

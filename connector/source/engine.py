@@ -21,7 +21,7 @@ from connector.errors import ConfigError, SourceError
 from connector.masking import mask_value
 
 from . import tdtime
-from .urls import safe_url
+from .urls import parse_database_url, safe_url
 
 DEFAULT_PARTITION_ROWS = 5000
 # DuckDB's vector size: each Arrow batch is one chunk of the engine's work. Bigger batches held
@@ -114,8 +114,8 @@ class Source:
 
     def __init__(self, url: str, partition_rows: int = DEFAULT_PARTITION_ROWS,
                  cancel: CancelToken | None = None, scheduled_time: int | None = None) -> None:
+        parsed = parse_database_url(url)
         try:
-            parsed = sa.engine.make_url(url)
             self._temp_dir = (tempfile.mkdtemp(prefix="connector-duckdb-")
                               if parsed.get_backend_name() == "duckdb"
                               and "temp_directory" not in parsed.query else None)
@@ -203,7 +203,10 @@ class Source:
             return None
         with self._connection() as conn:
             try:
-                rows = conn.exec_driver_sql(f"DESCRIBE SELECT * FROM (\n{sql}\n) AS q").fetchall()
+                # The query itself, not `SELECT * FROM (query)`: a subquery renames a second
+                # `email` or `EMAIL` to `EMAIL_1`, where the query's own result keeps both names
+                # (and the binding must refuse them on every path alike).
+                rows = conn.exec_driver_sql(f"DESCRIBE\n{sql}\n").fetchall()
             except Exception:  # noqa: BLE001 - not describable: the standard path reports errors
                 self.cancel.raise_if_cancelled()
                 return None
