@@ -20,7 +20,7 @@ import result_url
 from connector.cancel import CancelToken
 from connector.errors import ConfigError
 from connector.mapping import OutputMapping
-from connector.masking import Redactor
+from connector.masking import Redactor, show_value
 from connector.pipeline import ExportJob
 from connector.report import JobReport
 from connector.session import SessionContext, render
@@ -58,22 +58,62 @@ class ExportObserver:
     def warning(self, message: str) -> None:
         """A warning (already redacted), as it happens."""
 
+    def report_not_written(self, report: JobReport) -> None:
+        """The report file could not be written at the end (a warning says why); the
+        report is final. The command line prints it rather than lose it."""
+
     def finished(self, report: JobReport) -> None:
-        """The run ended; the report is final (and written, if asked)."""
+        """The run ended; the report is final (and written, if asked and possible)."""
 
 
 def check_writable(option: str, path: str | None) -> None:
-    """Fail before the query runs, not after every event was sent."""
+    """Fail before the query runs, not after every event was sent.
+
+    The path itself is tried (opened for appending, or created and removed again), because
+    permission bits say nothing for root, and a long name, /proc or /sys, a read-only file
+    system or a file where a folder should be only fail when the file is opened.
+    """
     if path is None:
         return
-    parent = Path(path).resolve().parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK) or Path(path).is_dir():
-        raise ConfigError(f"{option}: cannot write {path} (does its folder exist?)")
+    shown = show_value(path, 256)
+    if not path.strip():
+        raise ConfigError(f"{option}: the path is empty")
+    try:
+        if os.path.isdir(path):
+            raise ConfigError(f"{option}: {shown} is a folder")
+        if os.path.lexists(path):
+            with open(path, "ab"):  # appends nothing: the file is left as it is
+                pass
+        else:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            os.close(fd)
+            os.unlink(path)
+    except OSError as exc:
+        raise ConfigError(f"{option}: cannot write {shown}: {exc.strerror or exc}") from None
+    except ValueError:  # a NUL character
+        raise ConfigError(f"{option}: cannot write {shown}: not a valid path") from None
+
+
+def check_output_paths(paths: Mapping[str, str | None]) -> None:
+    """Every output path (option -> path) can be written, and no two are the same file."""
+    seen: dict[str, str] = {}
+    for option, path in paths.items():
+        check_writable(option, path)
+        if path is None:
+            continue
+        key = os.path.realpath(path)
+        if key in seen:
+            raise ConfigError(f"{option} and {seen[key]} name the same file")
+        seen[key] = option
 
 
 def write_report(path: str, report: JobReport) -> None:
-    text = report.redact(json.dumps(report.to_dict(), indent=2))
-    Path(path).write_text(text + "\n", encoding="utf-8")
+    Path(path).write_text(report_json(report) + "\n", encoding="utf-8")
+
+
+def report_json(report: JobReport) -> str:
+    """The report as the JSON of --report-file (redacted)."""
+    return report.redact(json.dumps(report.to_dict(), indent=2))
 
 
 def run_export(spec: ExportSpec, cancel: CancelToken | None = None,
@@ -89,18 +129,22 @@ def run_export(spec: ExportSpec, cancel: CancelToken | None = None,
     redactor = Redactor()
     warnings: list[str] = []  # found while configuring; shown once the report exists
     try:
-        check_writable("--report-file", spec.report_path)
-        check_writable("--dry-run", spec.dry_run_path)
+        check_output_paths({"--report-file": spec.report_path, "--dry-run": spec.dry_run_path})
         sql = spec.query.strip().rstrip(";").strip()
         if not sql:
             raise ConfigError("the query is empty")
         # The run's time is fixed once: TD_SCHEDULED_TIME() and ${session_*} read this value.
         session = spec.session.resolved()
         sql = render(sql, session.variables())
+        url = database_url(spec.database_url)
+        # Every variable that is missing or empty, in the output and the URL, in one message.
+        labelled = ({f"{k} (from {result_url.SETTINGS})": v for k, v in spec.output.items()}
+                    if spec.connection else spec.output)
+        result_url.check_env({**labelled, "--database": url})
         plugin = result_url.build_output(spec.output, redactor, connection=spec.connection,
                                          warn=warnings.append)
         expander = result_url.Expander(redactor=redactor, warn=warnings.append)
-        url = expander.text("--database", database_url(spec.database_url))
+        url = expander.text("--database", url)
         for secret in url_secrets(url):
             redactor.add(secret)
         if spec.shard is not None and plugin.shard_column is None:
@@ -134,6 +178,12 @@ def run_export(spec: ExportSpec, cancel: CancelToken | None = None,
     finally:
         source.dispose()
     if spec.report_path:
-        write_report(spec.report_path, report)
+        try:
+            write_report(spec.report_path, report)
+        except (OSError, ValueError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            observer.warning(report.warn(f"--report-file: cannot write "
+                                         f"{show_value(spec.report_path, 256)}: {reason}"))
+            observer.report_not_written(report)
     observer.finished(report)
     return report

@@ -107,6 +107,23 @@ def run_connector(cwd: Path, *args: str, env: dict[str, str] | None = None,
                           text=True, env=full_env, cwd=cwd, timeout=timeout)
 
 
+def run_main(argv: Sequence[str]) -> tuple[int, str, str]:
+    """The command line in-process (fast enough for generated inputs): (exit status, stdout,
+    stderr). The caller sets the environment (TEST_LINE_TOKEN)."""
+    import contextlib
+    import io
+
+    from connector import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            rc = cli.main(list(argv))
+        except SystemExit as exc:  # argparse
+            rc = int(exc.code or 0)
+    return rc, out.getvalue(), err.getvalue()
+
+
 def run_cli_peak_rss(tmp_path: Path, sql: str, config: dict[str, Any],
                      *extra: str) -> tuple[dict[str, Any], int]:
     """Run the CLI, sampling its RSS; returns (report, peak RSS in bytes). Must succeed."""

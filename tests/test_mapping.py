@@ -163,7 +163,7 @@ ERRORS = {
         "unknown piece type 'segment_size'"),
     "a required LINE column left out": (
         {"all_columns": False, "columns": [{"source": "mail", "name": "email"}, *BUILT]},
-        "lacks required column(s) deduplication_key, event_timestamp"),
+        "lacks required columns deduplication_key, event_timestamp"),
     "metadata no one gave": (
         {"columns": [{"name": "x", "string_builder": [{"type": "segment_name"}]}]},
         "no value was given"),

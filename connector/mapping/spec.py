@@ -119,7 +119,7 @@ def _column(raw: Any, index: int) -> MappedColumn:
         raise ConfigError(f"{where} must be an object")
     extra = sorted(set(raw) - {"source", "name", "string_builder"})
     if extra:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(map(repr, extra))} (known: "
+        raise ConfigError(f"{where}: unknown key{'s' if len(extra) > 1 else ''} {', '.join(map(repr, extra))} (known: "
                           "source, name, string_builder)")
     if "string_builder" in raw:
         if "source" in raw:
@@ -156,7 +156,7 @@ def parse_mapping(raw: Any, metadata: Mapping[str, str] | None = None) -> Output
         raise ConfigError("output mapping: must be a JSON object")
     extra = sorted(set(raw) - {"all_columns", "columns", "metadata"})
     if extra:
-        raise ConfigError(f"output mapping: unknown key(s) {', '.join(map(repr, extra))} "
+        raise ConfigError(f"output mapping: unknown key{'s' if len(extra) > 1 else ''} {', '.join(map(repr, extra))} "
                           "(known: all_columns, columns, metadata)")
     all_columns = raw.get("all_columns", False if raw.get("columns") else True)
     if not isinstance(all_columns, bool):

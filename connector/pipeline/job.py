@@ -28,6 +28,7 @@ from connector.outputs.base import InvalidRecord, OutputPlugin, Pushdown, Record
 from connector.records import Batch
 from connector.report import JobReport
 from connector.source import Shard, Source, Stream, shard_sql
+from connector.wording import plural
 
 from .batching import Records, cut_batches, read_spool, spool
 from .buffer import BatchBuffer
@@ -152,6 +153,10 @@ class ExportJob:
                 self._drain(producer, stream)
             sequencer.flush()
             self.report.spilled_batches = self._buffer.spilled_batches
+            stats = sink.stats()
+            self.report.peak_in_flight = stats.peak_in_flight
+            self.report.concurrency_limit = stats.concurrency_limit
+            self.report.concurrency_lowered = dict(stats.concurrency_lowered)
             self._buffer.close()
             sink.close()
 
@@ -196,8 +201,8 @@ class ExportJob:
                     invalid = self.report.invalid_records
                     if invalid:
                         raise InvalidRecordsError(
-                            f"{invalid} invalid rows and ignore_invalid_records is false: "
-                            "nothing was sent")
+                            f"{plural(invalid, 'invalid row')} and ignore_invalid_records is "
+                            "false: nothing was sent")
                     file.seek(0)
                     self._hand_over(read_spool(file, count))
         except BaseException as exc:  # noqa: BLE001 - handed to the sender thread
@@ -221,6 +226,9 @@ class ExportJob:
         renamed = self._renamed
 
         def invalid(row_no: int, err: InvalidRecord, row: Any) -> None:
+            if err.value is not InvalidRecord.NOT_GIVEN:  # the value at a path in the column
+                add(row_no, err.column, err.rule, err.reason, err.value, err.column in visible)
+                return
             column = err.column.split(".", 1)[0]
             # Named as the output sees it, and as the query has it when the mapping renamed it.
             label = err.column if column not in renamed else f"{err.column} (from {renamed[column]})"

@@ -6,10 +6,12 @@ parameter), and `partitions(N)` keeps memory flat: only N rows are held at a tim
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
@@ -19,7 +21,7 @@ from connector.errors import ConfigError, SourceError
 from connector.masking import mask_value
 
 from . import tdtime
-from .urls import safe_url
+from .urls import parse_database_url, safe_url
 
 DEFAULT_PARTITION_ROWS = 5000
 # DuckDB's vector size: each Arrow batch is one chunk of the engine's work. Bigger batches held
@@ -27,15 +29,30 @@ DEFAULT_PARTITION_ROWS = 5000
 ARROW_BATCH_ROWS = 2048
 
 
-def _connect_args(url: sa.engine.URL) -> dict[str, Any]:
+# The embedded DuckDB's memory cap, unless the URL sets `memory_limit`. Without one, DuckDB keeps
+# the blocks it has read (up to 80% of RAM): the export's memory grew with the file it scanned.
+# Bigger sorts and joins spill to a temporary directory instead of failing.
+DUCKDB_MEMORY_LIMIT = "64MB"
+
+
+def _connect_args(url: sa.engine.URL, temp_dir: str | None) -> dict[str, Any]:
     """Driver options the SQLAlchemy URL cannot carry on its own."""
     if url.get_backend_name() == "duckdb":
+        args: dict[str, Any] = {}
         if url.database not in (None, "", ":memory:") and "access_mode" not in url.query:
             # An export only reads: read-only lets N shards open one file at once (DuckDB
             # locks a file opened for writing), and a mistyped path fails instead of creating
             # an empty database.
-            return {"read_only": True}
-        return {}
+            args["read_only"] = True
+        config: dict[str, str] = {}
+        if "memory_limit" not in url.query and "max_memory" not in url.query:
+            config["memory_limit"] = DUCKDB_MEMORY_LIMIT
+        if temp_dir is not None:
+            # Next to a read-only database file DuckDB could not create its own.
+            config["temp_directory"] = temp_dir
+        if config:
+            args["config"] = config
+        return args
     if url.get_backend_name() == "trino":
         args: dict[str, Any] = {}
         scheme = url.query.get("http_scheme")
@@ -97,10 +114,16 @@ class Source:
 
     def __init__(self, url: str, partition_rows: int = DEFAULT_PARTITION_ROWS,
                  cancel: CancelToken | None = None, scheduled_time: int | None = None) -> None:
+        parsed = parse_database_url(url)
         try:
-            parsed = sa.engine.make_url(url)
-            self.engine = sa.create_engine(parsed, connect_args=_connect_args(parsed))
+            self._temp_dir = (tempfile.mkdtemp(prefix="connector-duckdb-")
+                              if parsed.get_backend_name() == "duckdb"
+                              and "temp_directory" not in parsed.query else None)
+            self.engine = sa.create_engine(parsed,
+                                           connect_args=_connect_args(parsed, self._temp_dir))
         except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ImportError, ValueError) as exc:
+            if getattr(self, "_temp_dir", None):
+                shutil.rmtree(self._temp_dir, ignore_errors=True)
             raise ConfigError(f"--database: cannot use {safe_url(url)}: "
                               f"{type(exc).__name__}") from None
         self.url = url
@@ -180,7 +203,10 @@ class Source:
             return None
         with self._connection() as conn:
             try:
-                rows = conn.exec_driver_sql(f"DESCRIBE SELECT * FROM (\n{sql}\n) AS q").fetchall()
+                # The query itself, not `SELECT * FROM (query)`: a subquery renames a second
+                # `email` or `EMAIL` to `EMAIL_1`, where the query's own result keeps both names
+                # (and the binding must refuse them on every path alike).
+                rows = conn.exec_driver_sql(f"DESCRIBE\n{sql}\n").fetchall()
             except Exception:  # noqa: BLE001 - not describable: the standard path reports errors
                 self.cancel.raise_if_cancelled()
                 return None
@@ -219,3 +245,5 @@ class Source:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._temp_dir is not None:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
