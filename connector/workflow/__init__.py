@@ -1,0 +1,1 @@
+"""Treasure Workflow (.dig) files, run locally."""
