@@ -39,6 +39,9 @@ class ExportSpec:
     output: Mapping[str, Any] = field(default_factory=dict)
     connection: str | None = None  # the name of a saved connection (connector connections)
     database_url: str | None = None  # None: $CONNECTOR_DATABASE_URL, else the embedded DuckDB
+    # The schema unqualified table names are looked up in (a workflow task's `database`);
+    # None: the engine's default (DuckDB's main, the schema in a Trino URL).
+    schema: str | None = None
     mapping: OutputMapping = field(default_factory=OutputMapping)
     shard: Shard | None = None
     dry_run_path: str | None = None  # write the request bodies here instead of sending
@@ -101,7 +104,7 @@ def run_export(spec: ExportSpec, cancel: CancelToken | None = None,
         url = expander.text("--database", database_url(spec.database_url))
         for secret in url_secrets(url):
             redactor.add(secret)
-        source = Source(url, cancel=cancel, scheduled_time=session.unixtime)
+        source = Source(url, cancel=cancel, scheduled_time=session.unixtime, schema=spec.schema)
         sql = spec.mapping.apply(sql, source.dialect)
         if spec.shard is not None:
             if plugin.shard_column is None:

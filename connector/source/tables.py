@@ -61,6 +61,12 @@ class TableWriter:
         self.engine = open_engine(url, writable=True, scheduled_time=scheduled_time)
         self.dialect = self.engine.dialect.name
 
+    def use_schema(self, schema: str | None) -> None:
+        """Look unqualified names in the queries up in `schema` from now on (it must exist)."""
+        self.engine.dispose()
+        self.engine = open_engine(self.url, writable=True, schema=schema,
+                                  scheduled_time=self.scheduled_time)
+
     def close(self) -> None:
         self.engine.dispose()
 
