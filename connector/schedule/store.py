@@ -28,7 +28,7 @@ from . import cron as cronmod
 from .state import open_engine, runs, schedules, slots
 from .zones import check_timezone
 
-KINDS = ("export",)  # "workflow" is reserved for the workflow runner
+KINDS = ("export", "workflow")  # a query and its output; a Treasure Workflow file
 MAX_DELAY = 366 * 86400
 
 
