@@ -28,6 +28,7 @@ class TaskRecord:
     report: str | None = None  # the export's JSON report in the run folder
     job_id: int | None = None
     counts: dict[str, int] = field(default_factory=dict)  # an export's report counts
+    started_at: float | None = None  # UNIX time the task's work started
 
     def line(self) -> str:
         rows = "-" if self.rows is None else str(self.rows)

@@ -218,6 +218,7 @@ class RunState:
     def _operator(self, task: Task, here: dict[str, Any]) -> tuple[bool, Stored, str | None]:
         operator = OPERATORS[task.operator or ""]
         started = time.monotonic()
+        started_at = time.time()
         result = OpResult()
         try:
             params = deep_merge(copy.deepcopy(here), {**self.runtime, "task_name": task.full_name})
@@ -228,15 +229,15 @@ class RunState:
             partial = getattr(exc, "result", None)
             if isinstance(partial, OpResult):
                 result = partial
-            self._finish(task, started, result, "error", str(exc), exc.reason)
+            self._finish(task, started, started_at, result, "error", str(exc), exc.reason)
             return False, Stored(), str(exc)
         except Cancelled:
-            self._finish(task, started, result, "interrupted", "interrupted", "interrupted")
+            self._finish(task, started, started_at, result, "interrupted", "interrupted", "interrupted")
             return False, Stored(), "interrupted"
         except ConnectorError as exc:
-            self._finish(task, started, result, "error", str(exc), exc.reason)
+            self._finish(task, started, started_at, result, "error", str(exc), exc.reason)
             return False, Stored(), str(exc)
-        self._finish(task, started, result, "success", None, None)
+        self._finish(task, started, started_at, result, "success", None, None)
         stored = result.stored
         if result.subtasks is not None:
             ok, sub_stored, error = self.execute(result.subtasks, stored.apply(copy.deepcopy(here)))
@@ -245,11 +246,12 @@ class RunState:
                 return False, stored, error
         return True, stored, None
 
-    def _finish(self, task: Task, started: float, result: OpResult, status: str,
-                error: str | None, reason: str | None) -> None:
+    def _finish(self, task: Task, started: float, started_at: float, result: OpResult,
+                status: str, error: str | None, reason: str | None) -> None:
         self.record(TaskRecord(task.full_name, task.operator, status,
                                round(time.monotonic() - started, 3), result.rows, result.events,
-                               error, reason, result.report, result.job_id, result.counts))
+                               error, reason, result.report, result.job_id, result.counts,
+                               started_at))
 
     # ------------------------------------------------------------------ groups
     def _group(self, task: Task, here: dict[str, Any]) -> tuple[bool, Stored, str | None]:
