@@ -7,7 +7,8 @@
 Sits above `connector.api` and below `connector.schedule` (a schedule's slot can run a workflow)
 and `connector.cli`.
 """
-from .definition import Workflow, load_workflow
+from .definition import Workflow
+from .load import load_workflow
 from .errors import TaskFailed, WorkflowError
 from .report import TaskRecord, WorkflowObserver, WorkflowResult, last_session
 from .runner import DEFAULT_MAX_PARALLEL, WorkflowSpec, default_runs_dir, run_workflow

@@ -7,12 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from connector.errors import ConfigError
-from connector.session import zone
 
 from .errors import WorkflowError
 from .loader import load_file
-from .schedule_block import ScheduleBlock, parse_schedule
+from .schedule_block import ScheduleBlock
 from .tasks import Task, compile_tasks, split_workflow_file
 
 SUFFIX = ".dig"
@@ -68,29 +66,3 @@ def called_workflow(task: Task, target: Any, project: Path) -> tuple[Path, Task]
         raise WorkflowError(f"{task.full_name}: call>: {name}: no such workflow file")
     _, root = read_workflow(path, project)
     return path, compile_tasks(task.full_name, "^sub", root, path.parent)
-
-
-def load_workflow(path: str | Path, params: Mapping[str, Any] | None = None) -> Workflow:
-    """Load, compile and check `path`; WorkflowError (exit 2) for anything that cannot run."""
-    from .checks import check_workflow  # checks know the operators, which import this module
-
-    file = Path(path)
-    if file.suffix != SUFFIX:
-        raise WorkflowError(f"{path}: a workflow file name ends with {SUFFIX}")
-    if not file.is_file():
-        raise WorkflowError(f"{path}: no such workflow file")
-    file = file.absolute()
-    project = file.parent
-    timezone, root_config = read_workflow(file, project)
-    tz = timezone or "UTC"
-    try:
-        zone(tz)
-    except ConfigError:
-        raise WorkflowError(f"{file.name}: timezone: unknown time zone {tz!r} (an IANA name such "
-                            "as Asia/Tokyo, or UTC)") from None
-    schedule = parse_schedule(root_config["schedule"]) if root_config.get("schedule") else None
-    name = file.name[:-len(SUFFIX)]
-    root = compile_tasks("", "+" + name, root_config, project)
-    workflow = Workflow(file, name, project, tz, schedule, root)
-    workflow.warnings.extend(check_workflow(workflow, dict(params or {})))
-    return workflow

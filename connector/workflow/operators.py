@@ -13,7 +13,7 @@ import datetime as dt
 import decimal
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
 from connector.api import ExportObserver, ExportSpec, run_export
 from connector.connections import ConnectionStore
@@ -28,9 +28,10 @@ from .params import Stored, merge_default
 from .report import safe_name
 from .tasks import Task
 
-if TYPE_CHECKING:
-    from .checks import Checker
-    from .runner import RunState
+# The run's shared state (runner.RunState) and the checker (checks.Checker) are passed in; this
+# module does not import them (they import the operators).
+RunState = Any
+Checker = Any
 
 SETTINGS_WITHOUT_CONNECTION = "result_settings is valid only if result_connection is set"
 MAX_GENERATED = 1000  # subtasks one for_each>/loop> may make (digdag's default task limit)
@@ -49,7 +50,7 @@ class OpResult:
 
 @dataclass
 class OpContext:
-    state: "RunState"
+    state: RunState
     task: Task
     config: dict[str, Any]  # the task's parameters and keys, evaluated
 
@@ -112,7 +113,7 @@ class Operator:
     keys: tuple[str, ...] = ()  # the task keys it reads
     ignored: tuple[str, ...] = ()  # keys that mean nothing here (warned about, then ignored)
 
-    def check(self, task: Task, scope: Mapping[str, Any], checker: "Checker") -> None:
+    def check(self, task: Task, scope: Mapping[str, Any], checker: Checker) -> None:
         """Refuse (WorkflowError) what cannot run, before any task runs."""
 
     def run(self, ctx: OpContext) -> OpResult:
@@ -147,7 +148,7 @@ def _subtasks(ctx: OpContext, config: Mapping[str, Any]) -> Task:
     return compile_tasks(ctx.task.full_name, "^sub", config, ctx.task.workdir)
 
 
-def _check_do(task: Task, scope: Mapping[str, Any], checker: "Checker", keys: tuple[str, ...],
+def _check_do(task: Task, scope: Mapping[str, Any], checker: Checker, keys: tuple[str, ...],
               extra: Mapping[str, Any]) -> None:
     from .tasks import compile_tasks
 
@@ -163,7 +164,7 @@ class If(Operator):
     name = "if"
     keys = ("_do", "_else_do")
 
-    def check(self, task: Task, scope: Mapping[str, Any], checker: "Checker") -> None:
+    def check(self, task: Task, scope: Mapping[str, Any], checker: Checker) -> None:
         if task.config.get("_do") is None and task.config.get("_else_do") is None:
             raise WorkflowError(f"{task.full_name}: if>: both _do and _else_do are not specified")
         if not is_template(task.command) and not isinstance(task.command, bool):
@@ -201,7 +202,7 @@ class ForEach(Operator):
     name = "for_each"
     keys = ("_do",)
 
-    def check(self, task: Task, scope: Mapping[str, Any], checker: "Checker") -> None:
+    def check(self, task: Task, scope: Mapping[str, Any], checker: Checker) -> None:
         if not isinstance(task.config.get("_do"), Mapping):
             raise WorkflowError(f"{task.full_name}: for_each>: _do is required")
         names: dict[str, Any] = {}
@@ -240,7 +241,7 @@ class Loop(Operator):
     name = "loop"
     keys = ("_do", "count")
 
-    def check(self, task: Task, scope: Mapping[str, Any], checker: "Checker") -> None:
+    def check(self, task: Task, scope: Mapping[str, Any], checker: Checker) -> None:
         if not isinstance(task.config.get("_do"), Mapping):
             raise WorkflowError(f"{task.full_name}: loop>: _do is required")
         _check_do(task, scope, checker, ("_do",), {"i": 0})
@@ -258,7 +259,7 @@ class Loop(Operator):
 class Call(Operator):
     name = "call"
 
-    def check(self, task: Task, scope: Mapping[str, Any], checker: "Checker") -> None:
+    def check(self, task: Task, scope: Mapping[str, Any], checker: Checker) -> None:
         if is_template(task.command):
             return  # read when the task runs
         path, sub = called_workflow(task, task.command, checker.workflow.project)
@@ -319,7 +320,7 @@ class Td(Operator):
     keys = TD_KEYS
     ignored = TD_IGNORED
 
-    def check(self, task: Task, scope: Mapping[str, Any], checker: "Checker") -> None:
+    def check(self, task: Task, scope: Mapping[str, Any], checker: Checker) -> None:
         where = task.full_name
         command = task.command
         if command is None and not _present(scope, "query"):
@@ -530,7 +531,7 @@ class _ExportFailed(TaskFailed):
 
 
 class _ExportWarnings(ExportObserver):
-    def __init__(self, state: "RunState", task: str) -> None:
+    def __init__(self, state: RunState, task: str) -> None:
         self.state = state
         self.task = task
 
@@ -563,7 +564,7 @@ class TdDdl(Operator):
     keys = DDL_KEYS
     ignored = ("endpoint", "use_ssl")
 
-    def check(self, task: Task, scope: Mapping[str, Any], checker: "Checker") -> None:
+    def check(self, task: Task, scope: Mapping[str, Any], checker: Checker) -> None:
         renames = task.config.get("rename_tables")
         if isinstance(renames, list):
             for entry in renames:

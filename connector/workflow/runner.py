@@ -30,7 +30,8 @@ from connector.session import SessionContext
 
 from .checks import check_called
 from .database import Database
-from .definition import Workflow, load_workflow
+from .definition import Workflow
+from .load import load_workflow
 from .errors import TaskFailed, WorkflowError
 from .expressions import Evaluator
 from .operators import OPERATORS, OpContext, OpResult, parse_bool, parse_int
