@@ -40,6 +40,9 @@ class ExportSpec:
     output: Mapping[str, Any] = field(default_factory=dict)
     connection: str | None = None  # the name of a saved connection (connector connections)
     database_url: str | None = None  # None: $CONNECTOR_DATABASE_URL, else the embedded DuckDB
+    # The schema unqualified table names are looked up in (a workflow task's `database`);
+    # None: the engine's default (DuckDB's main, the schema in a Trino URL).
+    schema: str | None = None
     mapping: OutputMapping = field(default_factory=OutputMapping)  # with segment metadata
     shard: Shard | None = None
     dry_run_path: str | None = None  # write the request bodies here instead of sending
@@ -149,7 +152,7 @@ def run_export(spec: ExportSpec, cancel: CancelToken | None = None,
             redactor.add(secret)
         if spec.shard is not None and plugin.shard_column is None:
             raise ConfigError(f"--shard: the {plugin.type} output has no shard key")
-        source = Source(url, cancel=cancel, scheduled_time=session.unixtime)
+        source = Source(url, cancel=cancel, scheduled_time=session.unixtime, schema=spec.schema)
     except ConfigError as exc:
         for message in warnings:
             observer.warning(redactor(message))

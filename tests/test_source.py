@@ -134,6 +134,45 @@ def test_embedded_duckdb_gets_a_memory_cap_and_its_own_spill_directory(tmp_path)
     assert own.exists()
 
 
+
+
+def test_sources_on_one_file_share_its_spill_directory_while_any_is_open(tmp_path):
+    """DuckDB refuses a second connection to a file with another configuration: Sources on one
+    file in one process (a workflow's parallel exports) read at once, through one spill
+    directory, removed with the last of them."""
+    import os
+    import threading
+
+    import duckdb
+
+    from connector.source import Source
+
+    db = tmp_path / "events.duckdb"
+    duckdb.connect(str(db)).execute("CREATE TABLE t AS SELECT range AS i FROM range(100000)").close()
+    sources = [Source(f"duckdb:///{db}", partition_rows=1000) for _ in range(3)]
+    counts: list[int] = []
+    start = threading.Barrier(len(sources))
+
+    def read(src: Source) -> None:
+        start.wait()
+        with src.stream("SELECT i FROM t ORDER BY i DESC") as stream:
+            counts.append(sum(len(p) for p in stream.partitions))
+
+    threads = [threading.Thread(target=read, args=(s,)) for s in sources]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert counts == [100000] * 3
+    temp = {s._temp_dir for s in sources}
+    assert len(temp) == 1
+    (path,) = temp
+    for src in sources[:-1]:
+        src.dispose()
+        os.makedirs(path, exist_ok=True)  # as DuckDB would when it spills
+        assert os.path.isdir(path)
+    sources[-1].dispose()
+    assert not os.path.exists(path)
 # --------------------------------------------------------------------------- malformed URLs
 # Generated database URLs on loopback (nothing here may reach another host): a password, then
 # ports and other parts of every shape. A URL is refused with exit 2 and a one-line message that

@@ -1,7 +1,8 @@
 """The command line: thin commands over `connector.run_export` and the registries.
 
     connector QUERY_FILE --result RESULT ...   export (connector.cli.export)
-    connector outputs | docs | demo | schedule built-in commands
+    connector outputs | docs | demo            built-in commands
+    connector schedule | workflow              scheduled exports, Treasure Workflow files
     connector activation                       saved activations (segment + output mapping)
     connector connections | secrets            saved connections and secrets
     connector NAME ...                         commands that installed outputs add (e.g. sandbox)
@@ -18,7 +19,7 @@ from typing import Callable, Sequence
 
 from connector.outputs import command_names, load_command
 
-from . import activation, connections, demo, docs, export, outputs, schedule, secrets
+from . import activation, connections, demo, docs, export, outputs, schedule, secrets, workflow
 
 BUILTIN: dict[str, Callable[[Sequence[str]], int]] = {
     "outputs": outputs.main,
@@ -28,6 +29,7 @@ BUILTIN: dict[str, Callable[[Sequence[str]], int]] = {
     "secrets": secrets.main,
     "schedule": schedule.main,
     "activation": activation.main,
+    "workflow": workflow.main,
 }
 
 

@@ -15,8 +15,12 @@ from connector.mapping import OutputMapping, mapping_to_dict, parse_mapping
 from connector.report import JobReport
 from connector.session import SessionContext
 
+from connector.workflow import (WorkflowObserver, WorkflowResult, WorkflowSpec, load_workflow,
+                                run_workflow)
+
 from .state import state_home
 from .store import AlreadyClaimed, RunRecord, Schedule, ScheduleStore
+from .workflows import session_for
 
 # The kinds a slot runs as one export.
 EXPORT_KINDS = ("export", "activation")
@@ -63,19 +67,23 @@ class SlotOutcome:
     error: str | None = None
     earlier: RunRecord | None = None  # the run that made this slot skip
     report_path: str | None = None
+    workflow: WorkflowResult | None = None  # a workflow schedule's run
 
 
 def run_slot(store: ScheduleStore, schedule: Schedule, slot: dt.datetime, *, again: bool = False,
-             cancel: CancelToken | None = None, observer: ExportObserver | None = None
-             ) -> SlotOutcome:
+             cancel: CancelToken | None = None, observer: ExportObserver | None = None,
+             workflow_observer: WorkflowObserver | None = None) -> SlotOutcome:
     """Claim `slot` and run it. A slot claimed before is skipped unless `again`."""
-    if schedule.kind not in EXPORT_KINDS:
-        raise ConfigError(f"schedule {schedule.name!r}: kind {schedule.kind!r} cannot run yet")
+    if schedule.kind not in (*EXPORT_KINDS, "workflow"):
+        raise ConfigError(f"schedule {schedule.name!r}: kind {schedule.kind!r} cannot run")
     unix = int(slot.timestamp())
     try:
         claim = store.claim(schedule.name, unix, again=again)
     except AlreadyClaimed as exc:
         return SlotOutcome(slot, "skipped", earlier=exc.latest)
+    if schedule.kind == "workflow":
+        return _run_workflow_slot(store, schedule, slot, claim.run_id, claim.attempt, cancel,
+                                  workflow_observer)
     path = report_path(schedule, slot, claim.attempt)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     report: JobReport | None = None
@@ -100,3 +108,30 @@ def run_slot(store: ScheduleStore, schedule: Schedule, slot: dt.datetime, *, aga
     status = "config_error" if report.reason == ConfigError.reason else report.status
     return SlotOutcome(slot, status, claim.attempt, report=report, error=error,
                        report_path=str(path) if path.exists() else None)
+
+
+def _run_workflow_slot(store: ScheduleStore, schedule: Schedule, slot: dt.datetime, run_id: int,
+                       attempt: int, cancel: CancelToken | None,
+                       observer: WorkflowObserver | None) -> SlotOutcome:
+    """A workflow schedule's slot: the file as it is now, the slot's time as the session; the
+    run folder under the state home, its run.json in the history."""
+    d = schedule.definition
+    runs = state_home() / "runs" / schedule.name
+    try:
+        workflow = load_workflow(d["workflow"], d.get("params") or {})
+        spec = WorkflowSpec(d["workflow"], d.get("params") or {}, session_for(workflow, slot),
+                            d.get("database_url"), str(runs))
+        result = run_workflow(spec, cancel, observer, workflow)
+    except ConfigError as exc:
+        store.finish(run_id, None, "error", ConfigError.reason, str(exc), None)
+        return SlotOutcome(slot, "config_error", attempt, error=str(exc))
+    except (Cancelled, KeyboardInterrupt):
+        store.finish(run_id, None, "error", "interrupted", "interrupted", None)
+        raise
+    except BaseException:
+        store.finish(run_id, None, "error", "crashed", "the run stopped unexpectedly", None)
+        raise
+    summary = str(result.run_dir / "run.json")
+    store.finish(run_id, result.totals(), result.status, result.reason, result.error, summary)
+    return SlotOutcome(slot, result.status, attempt, error=result.error, report_path=summary,
+                       workflow=result)

@@ -29,8 +29,8 @@ from .state import open_engine, runs, schedules, slots
 from .zones import check_timezone
 
 # "export": a query to an output; "activation": the same with an output mapping and segment
-# metadata (Treasure Data's activation); "workflow" is reserved for the workflow runner.
-KINDS = ("export", "activation")
+# metadata (Treasure Data's activation); "workflow": a Treasure Workflow file.
+KINDS = ("export", "activation", "workflow")
 MAX_DELAY = 366 * 86400
 
 

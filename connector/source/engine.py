@@ -6,8 +6,6 @@ parameter), and `partitions(N)` keeps memory flat: only N rows are held at a tim
 from __future__ import annotations
 
 import re
-import shutil
-import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,7 +18,7 @@ from connector.cancel import CancelToken
 from connector.errors import ConfigError, SourceError
 from connector.masking import mask_value
 
-from . import tdtime
+from . import spill, tdtime
 from .urls import parse_database_url, safe_url
 
 DEFAULT_PARTITION_ROWS = 5000
@@ -35,11 +33,13 @@ ARROW_BATCH_ROWS = 2048
 DUCKDB_MEMORY_LIMIT = "64MB"
 
 
-def _connect_args(url: sa.engine.URL, temp_dir: str | None) -> dict[str, Any]:
+def _connect_args(url: sa.engine.URL, writable: bool = False, schema: str | None = None,
+                  temp_dir: str | None = None) -> dict[str, Any]:
     """Driver options the SQLAlchemy URL cannot carry on its own."""
     if url.get_backend_name() == "duckdb":
         args: dict[str, Any] = {}
-        if url.database not in (None, "", ":memory:") and "access_mode" not in url.query:
+        if (not writable and url.database not in (None, "", ":memory:")
+                and "access_mode" not in url.query):
             # An export only reads: read-only lets N shards open one file at once (DuckDB
             # locks a file opened for writing), and a mistyped path fails instead of creating
             # an empty database.
@@ -61,8 +61,50 @@ def _connect_args(url: sa.engine.URL, temp_dir: str | None) -> dict[str, Any]:
         elif url.password or "access_token" in url.query:
             # Credentials only travel over TLS; the trino client would refuse http anyway.
             args["http_scheme"] = "https"
+        if schema is not None:
+            args["schema"] = schema
         return args
     return {}
+
+
+def open_engine(url: str, *, writable: bool = False, schema: str | None = None,
+                scheduled_time: int | None = None,
+                temp_dir: str | None = None) -> sa.engine.Engine:
+    """A SQLAlchemy engine for `url`: DuckDB files read-only unless `writable`; `schema` the
+    default schema for unqualified names; `temp_dir` where DuckDB spills; on DuckDB, TD's time
+    functions for `scheduled_time` on every connection (Trino gets them in front of each
+    statement, see `prepare`)."""
+    parsed = parse_database_url(url)
+    try:
+        engine = sa.create_engine(parsed, connect_args=_connect_args(parsed, writable, schema,
+                                                                     temp_dir))
+    except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ImportError, ValueError) as exc:
+        raise ConfigError(f"--database: cannot use {safe_url(url)}: "
+                          f"{type(exc).__name__}") from None
+    if engine.dialect.name == "duckdb":
+        moment = int(time.time()) if scheduled_time is None else scheduled_time
+
+        def install(dbapi_connection: Any, _record: Any) -> None:
+            for statement in tdtime.duckdb_macros(moment):
+                dbapi_connection.execute(statement)
+            if schema is not None:
+                # DuckDB still finds tables in main, and the temporary TD functions.
+                dbapi_connection.execute(f"SET schema = {quote_literal(schema)}")
+
+        sa.event.listen(engine, "connect", install)
+    return engine
+
+
+def quote_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def prepare_sql(dialect: str, sql: str, scheduled_time: int) -> str:
+    """The SQL the engine runs for `sql`: on Trino, the TD time functions it calls are
+    declared in front of it as inline routines."""
+    if dialect == "trino":
+        return tdtime.trino_sql(sql, scheduled_time)
+    return sql
 
 
 # Engine messages may quote the data they choke on (DuckDB's CSV reader prints the whole line).
@@ -113,40 +155,27 @@ class Source:
     ARROW_DIALECTS = ("duckdb",)
 
     def __init__(self, url: str, partition_rows: int = DEFAULT_PARTITION_ROWS,
-                 cancel: CancelToken | None = None, scheduled_time: int | None = None) -> None:
+                 cancel: CancelToken | None = None, scheduled_time: int | None = None,
+                 schema: str | None = None) -> None:
+        # TD_SCHEDULED_TIME() and the other TD time functions; without a scheduled time, the
+        # time the Source was made (the start of the run).
+        self.scheduled_time = int(time.time()) if scheduled_time is None else scheduled_time
         parsed = parse_database_url(url)
+        self._temp_dir = spill.acquire(parsed)
         try:
-            self._temp_dir = (tempfile.mkdtemp(prefix="connector-duckdb-")
-                              if parsed.get_backend_name() == "duckdb"
-                              and "temp_directory" not in parsed.query else None)
-            self.engine = sa.create_engine(parsed,
-                                           connect_args=_connect_args(parsed, self._temp_dir))
-        except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ImportError, ValueError) as exc:
-            if getattr(self, "_temp_dir", None):
-                shutil.rmtree(self._temp_dir, ignore_errors=True)
-            raise ConfigError(f"--database: cannot use {safe_url(url)}: "
-                              f"{type(exc).__name__}") from None
+            self.engine = open_engine(url, schema=schema, scheduled_time=self.scheduled_time,
+                                      temp_dir=self._temp_dir)
+        except ConfigError:
+            spill.release(self._temp_dir)
+            raise
         self.url = url
         self.dialect = self.engine.dialect.name
         self.partition_rows = partition_rows
         self.cancel = cancel or CancelToken()
-        # TD_SCHEDULED_TIME() and the other TD time functions; without a scheduled time, the
-        # time the Source was made (the start of the run).
-        self.scheduled_time = int(time.time()) if scheduled_time is None else scheduled_time
-        if self.dialect == "duckdb":
-            sa.event.listen(self.engine, "connect", self._install_functions)
-
-    def _install_functions(self, dbapi_connection: Any, _record: Any) -> None:
-        """Treasure Data's time functions, as temporary macros on each DuckDB connection."""
-        for statement in tdtime.duckdb_macros(self.scheduled_time):
-            dbapi_connection.execute(statement)
 
     def prepare(self, sql: str) -> str:
-        """The SQL the engine runs for `sql`: on Trino, the TD time functions it calls are
-        declared in front of it as inline routines."""
-        if self.dialect == "trino":
-            return tdtime.trino_sql(sql, self.scheduled_time)
-        return sql
+        """The SQL the engine runs for `sql` (TD's time functions declared on Trino)."""
+        return prepare_sql(self.dialect, sql, self.scheduled_time)
 
     @contextmanager
     def _connection(self) -> Iterator[Any]:
@@ -245,5 +274,5 @@ class Source:
 
     def dispose(self) -> None:
         self.engine.dispose()
-        if self._temp_dir is not None:
-            shutil.rmtree(self._temp_dir, ignore_errors=True)
+        spill.release(self._temp_dir)
+        self._temp_dir = None
