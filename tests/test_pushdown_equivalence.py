@@ -241,7 +241,7 @@ def test_cli_pushdown_and_python_write_the_same_bodies(tmp_path: Any, sandbox: A
 
 
 def test_only_letters_digits_underscore_dash_patterns_skip_json_escaping():
-    from connector.outputs.line_conversion.encoders.pushdown import _plain_pattern
+    from connector.outputs.line_conversion.encoders.sqlcore import plain_pattern as _plain_pattern
 
     assert _plain_pattern("[0-9a-zA-Z_-]{1,256}") and _plain_pattern("U[0-9a-f]{32}")
     # a range can hide a quote or a backslash; `.` and negated classes match anything
