@@ -100,7 +100,7 @@ def _pushdown(url: str, sql: str, now: float, **kw: Any) -> tuple[list[Any], int
                                 clock=lambda: now, **kw)
         assert plan is not None, "the plan declined columns it supports"
         out: list[Any] = []
-        with src.stream_arrow(plan.sql) as stream:
+        with src.stream_batches(plan.sql) as stream:
             for batch in stream.partitions:
                 records, invalid = plan.encode_all(batch)
                 bad = {i: err for i, err, _ in invalid}

@@ -2,6 +2,10 @@
 
 `exec_driver_sql` passes the SQL to the driver untouched (`text()` would read `:name` as a bind
 parameter), and `partitions(N)` keeps memory flat: only N rows are held at a time.
+
+For outputs that compile their encoder into the engine's SQL, the result also comes in the
+engine's cheapest batch form: Arrow record batches from DuckDB, and from Trino the rows as the
+client decoded them from JSON, before its per-value conversion (`RowBatch`).
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from sqlalchemy import exc as sa_exc
 from connector.cancel import CancelToken
 from connector.errors import ConfigError, SourceError
 from connector.masking import mask_value
+from connector.records import RowBatch
 
 from .urls import safe_url
 
@@ -23,6 +28,8 @@ DEFAULT_PARTITION_ROWS = 5000
 # DuckDB's vector size: each Arrow batch is one chunk of the engine's work. Bigger batches held
 # ~40 MB more (1M rows, 100,000-event requests) for no speed.
 ARROW_BATCH_ROWS = 2048
+# Rows per RowBatch from Trino: about one page of the client protocol.
+TRINO_BATCH_ROWS = 2048
 
 
 def _connect_args(url: sa.engine.URL) -> dict[str, Any]:
@@ -66,7 +73,7 @@ def _driver_message(exc: BaseException) -> str:
 class Stream:
     columns: list[str]
     partitions: Iterator[Any]
-    result: Any
+    result: Any  # a SQLAlchemy result or a DB-API cursor: closing it stops the query
 
     def cancel(self) -> None:
         """Stop the query on the engine (for Trino, closing an unfinished result cancels it)."""
@@ -90,8 +97,9 @@ class Source:
     running or streaming (DuckDB stops at once; Trino's query is cancelled when its unfinished
     result is closed)."""
 
-    # Arrow record batches: for outputs that compile their encoder into the engine's SQL.
-    ARROW_DIALECTS = ("duckdb",)
+    # Engines whose results also come in batches (stream_batches), for outputs that compile
+    # their encoder into the engine's SQL.
+    BATCH_DIALECTS = ("duckdb", "trino")
 
     def __init__(self, url: str, partition_rows: int = DEFAULT_PARTITION_ROWS,
                  cancel: CancelToken | None = None) -> None:
@@ -157,18 +165,28 @@ class Source:
 
     def describe(self, sql: str) -> list[tuple[str, str]] | None:
         """(name, type) of the query's columns without running it, or None if not available."""
-        if self.dialect not in self.ARROW_DIALECTS:
+        if self.dialect not in self.BATCH_DIALECTS:
             return None
+        # Trino plans `LIMIT 0` to an empty result without reading anything.
+        probe = (f"DESCRIBE SELECT * FROM (\n{sql}\n) AS q" if self.dialect == "duckdb"
+                 else f"SELECT * FROM (\n{sql}\n) AS q LIMIT 0")
         with self._connection() as conn:
             try:
-                rows = conn.exec_driver_sql(f"DESCRIBE SELECT * FROM (\n{sql}\n) AS q").fetchall()
+                result = conn.exec_driver_sql(probe)
+                if self.dialect == "duckdb":
+                    return [(str(r[0]), str(r[1])) for r in result.fetchall()]
+                description = result.cursor.description
+                result.fetchall()
+                return [(str(d[0]), str(d[1])) for d in description]
             except Exception:  # noqa: BLE001 - not describable: the standard path reports errors
                 self.cancel.raise_if_cancelled()
                 return None
-        return [(str(r[0]), str(r[1])) for r in rows]
 
-    def stream_arrow(self, sql: str) -> Any:
-        """The query's result as Arrow record batches of at most ARROW_BATCH_ROWS rows."""
+    def stream_batches(self, sql: str) -> Any:
+        """The query's result in the engine's batch form: Arrow record batches of at most
+        ARROW_BATCH_ROWS rows (DuckDB), RowBatches of TRINO_BATCH_ROWS rows (Trino)."""
+        if self.dialect == "trino":
+            return self._open_trino_rows(sql)
         return self._open(sql, self._arrow_batches)
 
     def _arrow_batches(self, result: Any) -> Iterator[Any]:
@@ -177,6 +195,60 @@ class Source:
             # to_arrow_reader since DuckDB 1.4; fetch_record_batch before (deprecated since)
             reader = getattr(cursor, "to_arrow_reader", None) or cursor.fetch_record_batch
             yield from reader(ARROW_BATCH_ROWS)
+        except Exception as exc:  # noqa: BLE001
+            raise self._failure("query failed while reading rows", exc) from None
+
+    @contextmanager
+    def _open_trino_rows(self, sql: str) -> Iterator[Stream]:
+        with self._connection() as conn:
+            self.cancel.raise_if_cancelled()
+            # The client's raw JSON values: its per-value conversion is applied only to the
+            # values the consumer needs (RowBatch.converted).
+            cursor = conn.connection.dbapi_connection.cursor(legacy_primitive_types=True)
+            try:
+                cursor.execute(sql)
+                columns = [str(d[0]) for d in cursor.description]
+                converters = self._trino_converters(cursor, columns)
+            except SourceError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                raise self._failure("query failed", exc) from None
+            stream = Stream(columns, self._trino_batches(cursor, converters), cursor)
+            try:
+                yield stream
+            finally:
+                stream.cancel()
+
+    def _trino_converters(self, cursor: Any, names: list[str]) -> list[Any]:
+        """The trino client's own conversion of each column (what the row path reads)."""
+        from trino.mapper import RowMapperFactory
+
+        # The client keeps the columns' type signatures on its query object only.
+        query = getattr(cursor, "_query", None)
+        signatures = getattr(query, "columns", None)
+        if not signatures:
+            raise SourceError("the trino client gives no column types for its results "
+                              "(use --no-pushdown)")
+        mappers = RowMapperFactory().create(columns=signatures, legacy_primitive_types=False)
+
+        def converter(name: str, mapper: Any) -> Any:
+            def convert(value: Any) -> Any:
+                try:
+                    return mapper.map(value)
+                except Exception as exc:  # noqa: BLE001 - as the client's own TrinoDataError
+                    raise SourceError(f"query failed while reading rows: column {name!r}: "
+                                      f"{type(exc).__name__}") from None
+            return convert
+
+        return [converter(n, m) for n, m in zip(names, mappers.columns)]
+
+    def _trino_batches(self, cursor: Any, converters: list[Any]) -> Iterator[RowBatch]:
+        try:
+            while True:
+                rows = cursor.fetchmany(TRINO_BATCH_ROWS)
+                if not rows:
+                    return
+                yield RowBatch(rows, converters)
         except Exception as exc:  # noqa: BLE001
             raise self._failure("query failed while reading rows", exc) from None
 
