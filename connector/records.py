@@ -50,8 +50,3 @@ class RowBatch:
 
     def __len__(self) -> int:
         return len(self.rows)
-
-    def converted(self, index: int, columns: Sequence[int]) -> tuple[Any, ...]:
-        """The values of row `index` in `columns`, converted."""
-        row, conv = self.rows[index], self.converters
-        return tuple(conv[k](row[k]) for k in columns)

@@ -17,20 +17,9 @@ import pytest
 import sqlalchemy as sa
 
 from connector.source.sharding import shard_of
-from helpers import TAG, TOKEN, now_s, result_config, run_cli, run_cli_peak_rss, trino_url
+from helpers import TAG, TOKEN, now_s, result_config, run_cli, run_cli_peak_rss
 
 pytestmark = pytest.mark.trino
-
-
-@pytest.fixture(scope="module")
-def trino() -> str:
-    url = trino_url()
-    if url is None:
-        message = "no Trino server on 127.0.0.1 (start one with: bash .ci/trino.sh start)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return url
 
 
 @pytest.fixture(scope="module")

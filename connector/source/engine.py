@@ -20,16 +20,13 @@ from sqlalchemy import exc as sa_exc
 from connector.cancel import CancelToken
 from connector.errors import ConfigError, SourceError
 from connector.masking import mask_value
-from connector.records import RowBatch
-
+from . import trino_client
 from .urls import safe_url
 
 DEFAULT_PARTITION_ROWS = 5000
 # DuckDB's vector size: each Arrow batch is one chunk of the engine's work. Bigger batches held
 # ~40 MB more (1M rows, 100,000-event requests) for no speed.
 ARROW_BATCH_ROWS = 2048
-# Rows per RowBatch from Trino: about one page of the client protocol.
-TRINO_BATCH_ROWS = 2048
 
 
 def _connect_args(url: sa.engine.URL) -> dict[str, Any]:
@@ -49,6 +46,7 @@ def _connect_args(url: sa.engine.URL) -> dict[str, Any]:
         elif url.password or "access_token" in url.query:
             # Credentials only travel over TLS; the trino client would refuse http anyway.
             args["http_scheme"] = "https"
+        trino_client.check_url(url)
         return args
     return {}
 
@@ -106,6 +104,8 @@ class Source:
         try:
             parsed = sa.engine.make_url(url)
             self.engine = sa.create_engine(parsed, connect_args=_connect_args(parsed))
+            if self.engine.dialect.name == "trino":
+                trino_client.install(self.engine)
         except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ImportError, ValueError) as exc:
             raise ConfigError(f"--database: cannot use {safe_url(url)}: "
                               f"{type(exc).__name__}") from None
@@ -184,7 +184,7 @@ class Source:
 
     def stream_batches(self, sql: str) -> Any:
         """The query's result in the engine's batch form: Arrow record batches of at most
-        ARROW_BATCH_ROWS rows (DuckDB), RowBatches of TRINO_BATCH_ROWS rows (Trino)."""
+        ARROW_BATCH_ROWS rows (DuckDB), RowBatches (Trino, see trino_client.py)."""
         if self.dialect == "trino":
             return self._open_trino_rows(sql)
         return self._open(sql, self._arrow_batches)
@@ -203,12 +203,12 @@ class Source:
         with self._connection() as conn:
             self.cancel.raise_if_cancelled()
             # The client's raw JSON values: its per-value conversion is applied only to the
-            # values the consumer needs (RowBatch.converted).
+            # values the consumer needs (RowBatch.converters).
             cursor = conn.connection.dbapi_connection.cursor(legacy_primitive_types=True)
             try:
                 cursor.execute(sql)
                 columns = [str(d[0]) for d in cursor.description]
-                converters = self._trino_converters(cursor, columns)
+                converters = trino_client.converters(cursor, columns)
             except SourceError:
                 raise
             except Exception as exc:  # noqa: BLE001
@@ -219,36 +219,9 @@ class Source:
             finally:
                 stream.cancel()
 
-    def _trino_converters(self, cursor: Any, names: list[str]) -> list[Any]:
-        """The trino client's own conversion of each column (what the row path reads)."""
-        from trino.mapper import RowMapperFactory
-
-        # The client keeps the columns' type signatures on its query object only.
-        query = getattr(cursor, "_query", None)
-        signatures = getattr(query, "columns", None)
-        if not signatures:
-            raise SourceError("the trino client gives no column types for its results "
-                              "(use --no-pushdown)")
-        mappers = RowMapperFactory().create(columns=signatures, legacy_primitive_types=False)
-
-        def converter(name: str, mapper: Any) -> Any:
-            def convert(value: Any) -> Any:
-                try:
-                    return mapper.map(value)
-                except Exception as exc:  # noqa: BLE001 - as the client's own TrinoDataError
-                    raise SourceError(f"query failed while reading rows: column {name!r}: "
-                                      f"{type(exc).__name__}") from None
-            return convert
-
-        return [converter(n, m) for n, m in zip(names, mappers.columns)]
-
-    def _trino_batches(self, cursor: Any, converters: list[Any]) -> Iterator[RowBatch]:
+    def _trino_batches(self, cursor: Any, converters: list[Any]) -> Iterator[Any]:
         try:
-            while True:
-                rows = cursor.fetchmany(TRINO_BATCH_ROWS)
-                if not rows:
-                    return
-                yield RowBatch(rows, converters)
+            yield from trino_client.batches(cursor, converters)
         except Exception as exc:  # noqa: BLE001
             raise self._failure("query failed while reading rows", exc) from None
 

@@ -32,6 +32,7 @@ from .sqlcore import (
     PHONE_SLOT,
     TS,
     SqlDialect,
+    builds_events,
     compile_events,
     ident,
     lit,
@@ -191,6 +192,8 @@ def compile_pushdown(sql: str, columns: ColumnBinding, *, channel_id_present: bo
         return None
     if CUSTOM_COLUMN in types and types[CUSTOM_COLUMN] != "VARCHAR":
         return None
+    if not builds_events(DUCKDB, plan):
+        return None
     raw_columns = plan.raw_columns
     wide_ints = {k for k, c in enumerate(plan.order) if types[c] in _WIDE_INT_TYPES}
 
@@ -198,24 +201,15 @@ def compile_pushdown(sql: str, columns: ColumnBinding, *, channel_id_present: bo
                             test_flag=test_flag)
     nulls = {TS: "NULL::BIGINT", EMAIL_RAW: "NULL::VARCHAR", PHONE_RAW: "NULL::VARCHAR",
              CUSTOM_RAW: "NULL::VARCHAR"}
-    inner = ",\n    ".join([
-        *events.pieces,
-        *(f"{expr or nulls[name]} AS {name}" for name, expr in events.extras.items()),
-    ])
+    extras = {name: expr or nulls[name] for name, expr in events.extras.items()}
     raw = [f"CAST({ident(n)} AS VARCHAR) AS {ident(n)}" if k in wide_ints else ident(n)
            for k, n in enumerate(raw_columns)]
-    built = ",\n  ".join([f"CASE WHEN connector_ok THEN {events.event} END AS connector_event",
-                          *LEADING[1:_UPPER], *raw])
-    outer = ",\n  ".join([
+    wrapped = events.query(sql, extras, [*LEADING[1:_UPPER], *raw], [
         *LEADING[:_UPPER],
         # to_json's upper-case \u00XX (see _lower_escapes); NULL, not false, when absent
         f"CASE WHEN contains(connector_event, '\\u00') THEN TRUE END AS {LEADING[_UPPER]}",
         *(ident(n) for n in raw_columns),
     ])
-    # Three levels: the pieces and checks, the event, then what is read from the event.
-    wrapped = (f"SELECT\n  {outer}\nFROM (\nSELECT\n  {built}\nFROM (\n"
-               f"  SELECT connector_source.*,\n    {inner}\n"
-               f"  FROM (\n{sql}\n) AS connector_source\n) AS connector_pieces\n) AS connector_events")
     # The rows handed to the reference hold only these columns, in this order.
     returned = plan.returned()
     encoder = LineEventEncoder(returned.index, channel_id_present=channel_id_present,

@@ -56,9 +56,9 @@ from .sqlcore import (
     EXTRAS,
     PHONE_RAW,
     PHONE_SLOT,
-    SOURCE,
     TS,
     SqlDialect,
+    builds_events,
     compile_events,
     ident,
     lit,
@@ -185,7 +185,7 @@ class _Layout:
     """Where each value is in a result row of the wrapped query."""
     extras: dict[str, int]  # extra column -> position
     ts_raw: int | None  # the timestamp column's own value (when not an integer type)
-    raw: tuple[int, ...]  # the raw columns, for rows the engine did not build
+    raw: int  # the raw columns (a ROW), for rows the engine did not build
     order: tuple[str, ...]  # output columns, in the raw columns' order
 
 
@@ -250,7 +250,7 @@ class TrinoPushdown(Pushdown):
         for i in indices:
             row = batch.rows[i]
             if row[0] is None:
-                out.append(batch.converted(i, layout.raw))
+                out.append(tuple(batch.converters[layout.raw](row[layout.raw])))
             else:
                 out.append(self._built_row(batch, i))
         return out
@@ -281,10 +281,14 @@ class TrinoPushdown(Pushdown):
 def compile_trino_pushdown(sql: str, columns: ColumnBinding, *, channel_id_present: bool,
                            test_flag: bool, default_phone_region: str | None,
                            clock: Callable[[], float] = time.time,
-                           dialect: TrinoDialect = TRINO) -> TrinoPushdown:
-    """The pushdown for this query's bound columns and their described types.
+                           dialect: TrinoDialect = TRINO) -> TrinoPushdown | None:
+    """The pushdown for this query's bound columns and their described types, or None (a
+    required column of a type the engine does not read: use the standard path).
 
     Raises PushdownUnavailable when the query's own order could not be kept around it."""
+    plan = plan_columns(columns)
+    if not builds_events(dialect, plan):
+        return None
     try:
         order_by = top_level_order(sql, columns.names)
     except UnorderableQuery as exc:
@@ -292,47 +296,33 @@ def compile_trino_pushdown(sql: str, columns: ColumnBinding, *, channel_id_prese
             f"{exc}; Trino drops the order of a wrapped query, so rows are encoded in Python "
             "(sort by result columns, by name or position, to let the engine build the events)"
         ) from None
-    plan = plan_columns(columns)
     events = compile_events(dialect, columns, plan, channel_id_present=channel_id_present,
                             test_flag=test_flag)
-    extras = [name for name in EXTRAS if events.extras.get(name) is not None]
+    extras = {name: expr for name, expr in events.extras.items() if expr is not None}
     ts_type = plan.types.get("event_timestamp", "")
     ts_raw = (columns.name("event_timestamp")
               if "event_timestamp" in plan.types and ts_type not in _INT_TYPES else None)
-    orders = [f"{SOURCE}.{ident(key.column)} AS connector_order_{k}"
-              for k, key in enumerate(order_by or ())]
-
-    inner = ",\n    ".join([
-        *events.pieces,
-        *(f"{events.extras[name]} AS {name}" for name in extras),
-        *orders,
-    ])
-    carried = [*extras, *(ident(n) for n in plan.raw_columns),
-               *(f"connector_order_{k}" for k in range(len(orders)))]
-    built = ",\n  ".join([f"CASE WHEN connector_ok THEN {events.event} END AS connector_event",
-                          *carried])
+    orders = [f"{ident(key.column)} AS connector_order_{k}" for k, key in enumerate(order_by or ())]
     outer = [
         "connector_event",
         *extras,
         *([f"CASE WHEN connector_event IS NOT NULL THEN {ident(ts_raw)} END AS connector_ts_raw"]
           if ts_raw is not None else []),
-        *(f"CASE WHEN connector_event IS NULL THEN {ident(n)} END AS {ident(n)}"
-          for n in plan.raw_columns),
+        # One value (a ROW), NULL for the events the engine built: each column costs the
+        # coordinator and the client a JSON value per row, even a null.
+        f"CASE WHEN connector_event IS NULL THEN ROW({', '.join(ident(n) for n in plan.raw_columns)})"
+        " END AS connector_raw",
     ]
     sort = ""
     if order_by:
         sort = "\nORDER BY " + ", ".join(
             f"connector_order_{k}" + (f" {key.modifiers}" if key.modifiers else "")
             for k, key in enumerate(order_by))
-    selected = ",\n  ".join(outer)
-    wrapped = (f"SELECT\n  {selected}\nFROM (\nSELECT\n  {built}\nFROM (\n"
-               f"  SELECT {SOURCE}.*,\n    {inner}\n"
-               f"  FROM (\n{sql}\n) AS {SOURCE}\n) AS connector_pieces\n) AS connector_events{sort}")
-    first_raw = 1 + len(extras) + (ts_raw is not None)
+    carried = [*extras, *(ident(n) for n in plan.raw_columns), *orders]
+    wrapped = events.query(sql, extras, carried, outer, sort)
     layout = _Layout(extras={name: 1 + k for k, name in enumerate(extras)},
                      ts_raw=1 + len(extras) if ts_raw is not None else None,
-                     raw=tuple(range(first_raw, first_raw + len(plan.raw_columns))),
-                     order=plan.order)
+                     raw=1 + len(extras) + (ts_raw is not None), order=plan.order)
     returned = plan.returned()
     encoder = LineEventEncoder(returned.index, channel_id_present=channel_id_present,
                                test_flag=test_flag, default_phone_region=default_phone_region,

@@ -173,65 +173,71 @@ def _string_sql(d: SqlDialect, rule: TextRule, s: str) -> tuple[list[str], bool]
 
 @dataclass
 class FieldSql:
-    """One field's SQL: its JSON piece (NULL when absent) and whether the row may use it."""
-    piece: str
-    ok: str
-    present: str
-    extra: dict[str, str]
+    """One field's SQL, a single value: '' when the field is absent, NULL when the engine
+    refuses (or is unsure of) the value, else the field's `"key":value` JSON piece.
+
+    One value per field keeps each regex evaluated once, and each field its own projection:
+    the next level reads it twice (the row's verdict, its section), which keeps an optimizer
+    that inlines single-use expressions (Trino's) from merging every field into one expression
+    too big for the JVM to compile."""
+    value: str
+    extra: dict[str, str]  # extra column -> expression at the next level (FIELD_VALUE: the value)
+
+
+# Stands for the field's value column in FieldSql.extra.
+FIELD_VALUE = "{field}"
 
 
 def and_(conds: Sequence[str]) -> str:
     return " AND ".join(f"({c})" for c in conds) if conds else "TRUE"
 
 
-def _hex_or(d: SqlDialect, v: str, fallback: str) -> tuple[str, str]:
-    # The length test first: most values are far shorter than a digest, and it is cheaper.
-    hex_sql = (f"({d.length(v)} >= 64 AND "
-               f"{d.full_match(v, ' *' + DIGEST.body + ' *')})")
-    return hex_sql, f"CASE WHEN {hex_sql} THEN lower(trim({v})) ELSE {fallback} END"
+def _absent(d: SqlDialect, v: str, typ: str) -> str:
+    return f"{v} IS NULL OR {v} = ''" if d.is_text(typ) else f"{v} IS NULL"
 
 
-def field_sql(d: SqlDialect, f: Field, v: str, typ: str) -> FieldSql:
+def field_sql(d: SqlDialect, f: Field, v: str, typ: str, raw: str) -> FieldSql:
+    """`v`: the column at the fields' level; `raw`: the same column at the next level."""
     key = f'\'"{f.key}":\''
-    if d.is_text(typ):
-        present = f"{v} IS NOT NULL" if f.required else f"{v} IS NOT NULL AND {v} <> ''"
-    else:
-        present = f"{v} IS NOT NULL"
-    unsupported = FieldSql("NULL", "FALSE" if f.required else f"NOT ({present})", present, {})
+    # A required field must be present (the reference refuses NULL), even as ''.
+    when_absent = "" if f.required else f"WHEN {_absent(d, v, typ)} THEN '' "
+    unsupported = FieldSql(f"CASE {when_absent}END" if when_absent else "NULL", {})
 
     if f.value == TIMESTAMP:
         rule = f.rule
         if not isinstance(rule, NumberRule):
             return unsupported
-        seconds = d.seconds_of(v, typ)
-        if seconds is None:
+        seconds, raw_seconds = d.seconds_of(v, typ), d.seconds_of(raw, typ)
+        if seconds is None or raw_seconds is None:
             return unsupported
         ts, shape = seconds
-        ok = [present, shape, f"{ts} IS NOT NULL", f"{ts} >= {rule.lo}", f"{ts} <= {rule.hi}"]
-        return FieldSql(f"concat({key}, CAST({ts} AS {d.text_type}))", and_(ok), present,
-                        {TS: f"{ts}"})
+        ok = [f"{v} IS NOT NULL", shape, f"{ts} IS NOT NULL", f"{ts} >= {rule.lo}", f"{ts} <= {rule.hi}"]
+        return FieldSql(f"CASE {when_absent}WHEN {and_(ok)} THEN "
+                        f"concat({key}, CAST({ts} AS {d.text_type})) END",
+                        {TS: f"CASE WHEN {FIELD_VALUE} IS NOT NULL THEN {raw_seconds[0]} END"})
 
     if f.hashing is not None:
         if not d.is_text(typ):
             return unsupported
-        if f.hashing == HASH_EMAIL:
-            # The regex makes trim/lower in the engine, or strip().lower() in Python, exactly
-            # hashing.normalise_email.
-            addr = d.full_match(v, " *" + EMAIL.body + " *")
-            if d.email_in_engine:
-                hex_sql, value = _hex_or(d, v, d.sha256_hex(f"lower(trim({v}))"))
-                extra = {}
-            else:
-                hex_sql, value = _hex_or(d, v, f"chr({EMAIL_SLOT[0]})")
-                extra = {EMAIL_RAW: f"CASE WHEN {present} AND NOT {hex_sql} THEN {v} END"}
-            ok = f"NOT ({present}) OR {hex_sql} OR {addr}"
-            return FieldSql(f"""CASE WHEN {present} THEN concat({key}, '"', {value}, '"') END""",
-                            ok, present, extra)
-        # A raw number: the placeholder, and the value for Python's fast hasher.
-        hex_sql, value = _hex_or(d, v, f"chr({PHONE_SLOT[0]})")
-        return FieldSql(f"""CASE WHEN {present} THEN concat({key}, '"', {value}, '"') END""",
-                        "TRUE", present,
-                        {PHONE_RAW: f"CASE WHEN {present} AND NOT {hex_sql} THEN {v} END"})
+        # The length test first: most values are far shorter than a digest, and it is cheaper.
+        hex_sql = f"{d.length(v)} >= 64 AND {d.full_match(v, ' *' + DIGEST.body + ' *')}"
+        digest = f"""WHEN {hex_sql} THEN concat({key}, '"', lower(trim({v})), '"') """
+        email = f.hashing == HASH_EMAIL
+        slot = EMAIL_SLOT if email else PHONE_SLOT
+        placeholder = f"""concat({key}, '"', chr({slot[0]}), '"')"""
+        # The raw value, for Python, where the placeholder is.
+        raw_extra = {EMAIL_RAW if email else PHONE_RAW:
+                     f"CASE WHEN {FIELD_VALUE} = {placeholder} THEN {raw} END"}
+        if not email:  # a raw number: the fast phone hasher decides
+            return FieldSql(f"CASE {when_absent}{digest}ELSE {placeholder} END", raw_extra)
+        # The regex makes trim/lower in the engine, or strip().lower() in Python, exactly
+        # hashing.normalise_email.
+        address = d.full_match(v, " *" + EMAIL.body + " *")
+        if d.email_in_engine:
+            hashed = f"""concat({key}, '"', {d.sha256_hex(f"lower(trim({v}))")}, '"')"""
+            return FieldSql(f"CASE {when_absent}{digest}WHEN {address} THEN {hashed} END", {})
+        return FieldSql(f"CASE {when_absent}{digest}WHEN {address} THEN {placeholder} END",
+                        raw_extra)
 
     rule = f.rule
     if not isinstance(rule, TextRule):
@@ -244,9 +250,9 @@ def field_sql(d: SqlDialect, f: Field, v: str, typ: str) -> FieldSql:
         return unsupported
     conds, escape = derived
     text = d.json_text(s) if escape else f"""'"', {s}, '"'"""
-    piece = f"CASE WHEN {present} THEN concat({key}, {text}) END"
-    ok = and_([present] + conds) if f.required else f"NOT ({present}) OR ({and_(conds)})"
-    return FieldSql(piece, ok, present, {})
+    required = [f"{v} IS NOT NULL"] if f.required else []
+    return FieldSql(f"CASE {when_absent}WHEN {and_(required + conds)} THEN concat({key}, {text}) END",
+                    {})
 
 
 @dataclass(frozen=True)
@@ -275,42 +281,74 @@ def plan_columns(columns: ColumnBinding) -> PlanColumns:
 SOURCE = "connector_source"
 
 
-def source_column(columns: ColumnBinding, column: str) -> str:
-    return f"{SOURCE}.{ident(columns.name(column))}"
+def builds_events(d: SqlDialect, plan: PlanColumns) -> bool:
+    """Whether the engine can build any event: every required field's column has a type the
+    dialect reads (else every row would go to the reference, through the engine for nothing)."""
+    for f in FIELDS:
+        if not f.required or f.column not in plan.types:
+            continue
+        typ = plan.types[f.column]
+        supported = (d.seconds_of("v", typ) if f.value == TIMESTAMP
+                     else d.is_text(typ) if f.hashing is not None else d.text_of("v", typ))
+        if supported is None or supported is False:
+            return False
+    return True
 
 
 @dataclass
 class EventSql:
-    """The first two levels around the user's query, as select-list items."""
-    pieces: list[str]  # beside connector_source.*: connector_ok, the sections, the extras
-    event: str  # the event's JSON, from the sections (valid only where connector_ok)
-    extras: dict[str, str | None]  # extra column -> expression, None when no field sets it
+    """The levels around the user's query, as select-list items:
+    1. `fields`, beside connector_source.*: one value per field (FieldSql);
+    2. `checks`, beside those: connector_ok (the engine built the row's event) and the
+       sections; and `extras` (extra column -> expression, None when no field sets it);
+    3. `event`: the event's JSON from the sections, valid where connector_ok."""
+    fields: list[str]
+    checks: list[str]
+    extras: dict[str, str | None]
+    event: str
+
+    def query(self, sql: str, extras: dict[str, str], built: Sequence[str],
+              outer: Sequence[str], tail: str = "") -> str:
+        """The whole query: the levels above (with `extras`: name -> expression), then
+        `built` beside the event, then `outer` (the result's columns), then `tail`."""
+        level2 = [*self.checks, *(f"{expr} AS {name}" for name, expr in extras.items())]
+        event = f"CASE WHEN connector_ok THEN {self.event} END AS connector_event"
+        return (f"SELECT\n  {_list(outer, 2)}\nFROM (\nSELECT\n  {_list([event, *built], 2)}\n"
+                f"FROM (\n  SELECT connector_fields.*,\n    {_list(level2, 4)}\n"
+                f"  FROM (\n  SELECT {SOURCE}.*,\n    {_list(self.fields, 4)}\n"
+                f"  FROM (\n{sql}\n) AS {SOURCE}\n  ) AS connector_fields\n) AS connector_pieces\n"
+                f") AS connector_events{tail}")
+
+
+def _list(items: Sequence[str], indent: int) -> str:
+    return (",\n" + " " * indent).join(items)
 
 
 def compile_events(d: SqlDialect, columns: ColumnBinding, plan: PlanColumns, *,
                    channel_id_present: bool, test_flag: bool) -> EventSql:
     types = plan.types
-    cols: dict[str, FieldSql] = {}
-    for f in FIELDS:
-        if f.column in types:
-            cols[f.column] = field_sql(d, f, source_column(columns, f.column), types[f.column])
+    fields: list[str] = []
+    value: dict[str, str] = {}  # output column -> its value's column
     sections: dict[str, list[str]] = {name: [] for name in SECTIONS}
-    for f in FIELDS:
-        if f.column in cols:
-            sections[f.section].append(cols[f.column].piece)
+    extras: dict[str, str | None] = {TS: None, EMAIL_RAW: None, PHONE_RAW: None}
+    for i, f in enumerate(FIELDS):
+        if f.column not in types:
+            continue
+        name = ident(columns.name(f.column))
+        fs = field_sql(d, f, f"{SOURCE}.{name}", types[f.column], name)
+        value[f.column] = col = f"connector_f{i}"
+        fields.append(f"{fs.value} AS {col}")
+        sections[f.section].append(f"NULLIF({col}, '')")
+        extras.update({k: e.replace(FIELD_VALUE, col) for k, e in fs.extra.items()})
     if test_flag:
         sections[TEST_FLAG_SECTION].append(lit(f'"{TEST_FLAG_KEY}":true'))
-    oks = [c.ok for c in cols.values()]
-    identifiers = [cols[f.column].present for f in FIELDS if f.identifier and f.column in cols]
+    oks = [f"{col} IS NOT NULL" for col in value.values()]
+    identifiers = [f"{value[f.column]} <> ''" for f in FIELDS if f.identifier and f.column in value]
     oks.append(" OR ".join(f"({p})" for p in identifiers) or "FALSE")
     if not channel_id_present:
-        oks += [f"NOT ({cols[f.column].present})" for f in FIELDS
-                if f.needs_channel and f.column in cols]
-    extras: dict[str, str | None] = {TS: None, EMAIL_RAW: None, PHONE_RAW: None}
-    for c in cols.values():
-        extras.update(c.extra)
+        oks += [f"{value[f.column]} = ''" for f in FIELDS if f.needs_channel and f.column in value]
     if CUSTOM_COLUMN in types:
-        v = source_column(columns, CUSTOM_COLUMN)
+        v = ident(columns.name(CUSTOM_COLUMN))
         extras[CUSTOM_RAW] = (f"CASE WHEN {v} IS NOT NULL AND {v} <> '' THEN {v} END"
                               if d.is_text(types[CUSTOM_COLUMN]) else v)
     else:
@@ -319,12 +357,12 @@ def compile_events(d: SqlDialect, columns: ColumnBinding, plan: PlanColumns, *,
     def ws(pieces: list[str]) -> str:
         return f"concat_ws(',', {', '.join(pieces)})" if pieces else "''"
 
-    pieces = [
+    checks = [
         f"COALESCE({and_(oks)}, FALSE) AS connector_ok",
         *(f"{ws(sections[name])} AS connector_s{i}" for i, name in enumerate(SECTIONS)),
     ]
     event = _envelope_sql(d, {name: f"connector_s{i}" for i, name in enumerate(SECTIONS)})
-    return EventSql(pieces, event, extras)
+    return EventSql(fields, checks, extras, event)
 
 
 def _envelope_sql(d: SqlDialect, pieces: dict[str, str]) -> str:
