@@ -5,6 +5,7 @@ large result there is one range per gap, and the report must stay small whatever
 """
 from __future__ import annotations
 
+import heapq
 from array import array
 from typing import Iterable, Iterator
 
@@ -57,7 +58,9 @@ class RangeList:
 
 def complement(total: int, *parts: Iterable[tuple[int, int]]) -> RangeList:
     """Rows 1..total in none of the given range lists."""
-    covered = sorted(r for part in parts for r in part)
+    # Each part is already in order: merged lazily, not sorted into one list (a report of
+    # millions of rows with scattered invalid ones holds hundreds of thousands of ranges).
+    covered = heapq.merge(*parts)
     out = RangeList()
     nxt = 1
     for first, last in covered:
