@@ -219,7 +219,7 @@ def phase_engine(url: str, sql: str, server: int | None, *, complete: bool,
 
 def export(url: str, sql_file: Path, workdir: Path, *, port: int | None, dry_run: str | None,
            pushdown: bool = True, shard: str | None = None, max_records: int = 10000,
-           name: str = "report") -> dict[str, Any]:
+           name: str = "report", server: int | None = None) -> dict[str, Any]:
     """One `python -m connector` run; peak RSS from VmHWM."""
     result = {"type": "line_conversion", "line_tag_id": TAG, "access_token": "bench-token",
               "line_channel_id": CHANNEL, "max_records": max_records,
@@ -239,7 +239,8 @@ def export(url: str, sql_file: Path, workdir: Path, *, port: int | None, dry_run
     peak = [0]
     watcher = threading.Thread(target=_watch_hwm, args=(proc.pid, peak), daemon=True)
     watcher.start()
-    return {"proc": proc, "start": t, "peak": peak, "watcher": watcher, "report": report}
+    return {"proc": proc, "start": t, "peak": peak, "watcher": watcher, "report": report,
+            "server": server, "server_cpu": cpu_of(server)}
 
 
 def finish(run: dict[str, Any]) -> dict[str, Any]:
@@ -250,6 +251,7 @@ def finish(run: dict[str, Any]) -> dict[str, Any]:
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     rep = json.loads(run["report"].read_text()) if run["report"].exists() else {}
     return {"wall": wall, "exit": os.waitstatus_to_exitcode(status),
+            "server": cpu_of(run["server"]) - run["server_cpu"],
             "cpu": usage.ru_utime + usage.ru_stime, "peak_mb": run["peak"][0] / 1024,
             "job": rep.get("duration_seconds") or float("nan"), "rows": rep.get("rows_read", 0),
             "events": rep.get("events_sent", 0), "invalid": rep.get("invalid_records", 0),
@@ -262,6 +264,7 @@ def show_export(label: str, r: dict[str, Any], floor_wall: float | None) -> None
     ok = "ok" if r["exit"] == 0 and r["status"] == "success" else f"CHECK {r['status']} {r['stderr']}"
     print(f"  {label:44s} {r['wall']:6.2f}s wall (job {r['job']:.2f}s)  "
           f"{r['rows'] / r['wall']:9,.0f} rows/s  {ratio}cpu {r['cpu']:5.2f}s  "
+          f"server cpu {r['server']:5.2f}s  "
           f"peak RSS {r['peak_mb']:4.0f} MB  events {r['events']:,} invalid {r['invalid']:,} "
           f"built by the engine {r['engine']:,}  {load()}  {ok}", flush=True)
 
@@ -318,19 +321,19 @@ def main(argv: list[str] | None = None) -> int:
             show(f"[{round_no}] floor (fetch + dict + orjson)", floor, n)
             fw = floor["wall"]
             show_export(f"[{round_no}] dry run", finish(export(
-                url, sql_file, workdir, port=None, dry_run=os.devnull)), fw)
+                url, sql_file, workdir, port=None, dry_run=os.devnull, server=server)), fw)
             before = receiver_stats(rport)["events"]
-            r = finish(export(url, sql_file, workdir, port=rport, dry_run=None))
+            r = finish(export(url, sql_file, workdir, port=rport, dry_run=None, server=server))
             show_export(f"[{round_no}] export to the receiver", r, fw)
             got = receiver_stats(rport)["events"] - before
             if got != r["events"]:
                 print(f"  CHECK: the receiver counted {got:,} events, the report {r['events']:,}")
             show_export(f"[{round_no}] export --no-pushdown", finish(export(
-                url, sql_file, workdir, port=rport, dry_run=None, pushdown=False)), fw)
+                url, sql_file, workdir, port=rport, dry_run=None, pushdown=False, server=server)), fw)
 
         print("\n=== two shards side by side (dry runs) ===", flush=True)
         whole = workdir / "whole.jsonl"
-        one = finish(export(url, sql_file, workdir, port=None, dry_run=str(whole)))
+        one = finish(export(url, sql_file, workdir, port=None, dry_run=str(whole), server=server))
         show_export("one process", one, None)
         runs = [export(url, sql_file, workdir, port=None, dry_run=str(workdir / f"shard{k}.jsonl"),
                        shard=f"{k}/2", name=f"shard{k}") for k in range(2)]

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-import orjson
-
 import result_url
 from connector.cancel import CancelToken
 from connector.errors import ConfigError
@@ -81,9 +79,7 @@ def check_writable(option: str, path: str | None) -> None:
 
 
 def write_report(path: str, report: JobReport) -> None:
-    # orjson: the standard library's indented encoder is pure Python, and for a report of
-    # millions of rows (hundreds of thousands of row ranges) it held ~40 MB of fragments.
-    text = report.redact(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode())
+    text = report.redact(report.to_json().decode())
     Path(path).write_text(text + "\n", encoding="utf-8")
 
 

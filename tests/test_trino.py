@@ -242,3 +242,29 @@ def test_one_million_trino_rows_flat_memory(sandbox, tmp_path, trino):
     print(f"Trino peak RSS: 100k rows {small_peak / 2**20:.0f} MiB, "
           f"1M rows {big_peak / 2**20:.0f} MiB; 1M at {big['events_per_second']:,.0f} events/s")
     assert big_peak < small_peak * 1.25 + 20 * 2**20, (small_peak, big_peak)
+
+
+def test_results_are_fetched_uncompressed_unless_the_url_asks(tmp_path, trino):
+    """The exporter asks Trino for uncompressed pages; `http_headers` in the URL can ask for
+    gzip again, and a malformed value is a configuration error."""
+    from connector.source import Source
+
+    seen = {}
+    for name, url in (("default", trino),
+                      ("gzip", trino + '?http_headers={"Accept-Encoding": "gzip"}')):
+        src = Source(url)
+
+        @sa.event.listens_for(src.engine, "connect")
+        def _record(dbapi_connection, record, name=name):
+            session = dbapi_connection._http_session
+            session.hooks["response"].append(
+                lambda r, *a, **k: seen.setdefault(name, r.headers.get("Content-Encoding")))
+
+        with src.stream("SELECT 1 AS x") as stream:
+            assert [list(p) for p in stream.partitions] == [[(1,)]]
+        src.dispose()
+    assert seen == {"default": None, "gzip": "gzip"}
+    run = run_cli(tmp_path, "SELECT 1", result_config(None, access_token="x"),
+                  "--database", trino + "?http_headers=[1]")
+    assert run.returncode == 2 and "http_headers must be a JSON object" in run.stderr
+    assert "Traceback" not in run.stderr

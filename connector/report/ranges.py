@@ -6,6 +6,7 @@ large result there is one range per gap, and the report must stay small whatever
 from __future__ import annotations
 
 import heapq
+import itertools
 from array import array
 from typing import Iterable, Iterator
 
@@ -50,6 +51,18 @@ class RangeList:
 
     def __len__(self) -> int:
         return self.count
+
+    @property
+    def spans(self) -> int:
+        """How many [first, last] ranges."""
+        return len(self._firsts)
+
+    def json(self, limit: int | None = None) -> bytes:
+        """The ranges as a JSON array, written without a Python list per range."""
+        pairs = zip(self._firsts, self._lasts)
+        if limit is not None:
+            pairs = itertools.islice(pairs, limit)
+        return b"[" + b",".join(b"[%d,%d]" % p for p in pairs) + b"]"
 
     def as_list(self, limit: int | None = None) -> list[list[int]]:
         pairs = zip(self._firsts, self._lasts)

@@ -20,7 +20,7 @@ from sqlalchemy import exc as sa_exc
 from connector.cancel import CancelToken
 from connector.errors import ConfigError, SourceError
 from connector.masking import mask_value
-from . import trino_client
+
 from .urls import safe_url
 
 DEFAULT_PARTITION_ROWS = 5000
@@ -46,6 +46,8 @@ def _connect_args(url: sa.engine.URL) -> dict[str, Any]:
         elif url.password or "access_token" in url.query:
             # Credentials only travel over TLS; the trino client would refuse http anyway.
             args["http_scheme"] = "https"
+        from . import trino_client  # requests and the trino client only when used
+
         trino_client.check_url(url)
         return args
     return {}
@@ -105,6 +107,8 @@ class Source:
             parsed = sa.engine.make_url(url)
             self.engine = sa.create_engine(parsed, connect_args=_connect_args(parsed))
             if self.engine.dialect.name == "trino":
+                from . import trino_client
+
                 trino_client.install(self.engine)
         except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ImportError, ValueError) as exc:
             raise ConfigError(f"--database: cannot use {safe_url(url)}: "
@@ -200,6 +204,8 @@ class Source:
 
     @contextmanager
     def _open_trino_rows(self, sql: str) -> Iterator[Stream]:
+        from . import trino_client
+
         with self._connection() as conn:
             self.cancel.raise_if_cancelled()
             # The client's raw JSON values: its per-value conversion is applied only to the
@@ -220,6 +226,8 @@ class Source:
                 stream.cancel()
 
     def _trino_batches(self, cursor: Any, converters: list[Any]) -> Iterator[Any]:
+        from . import trino_client
+
         try:
             yield from trino_client.batches(cursor, converters)
         except Exception as exc:  # noqa: BLE001

@@ -21,7 +21,7 @@ import orjson
 import requests
 import sqlalchemy as sa
 
-from connector.errors import SourceError
+from connector.errors import ConfigError, SourceError
 from connector.records import RowBatch
 
 # Rows per RowBatch: about one page of the client protocol.
@@ -66,13 +66,15 @@ def install(engine: sa.engine.Engine) -> None:
 
 
 def check_url(url: sa.engine.URL) -> None:
+    """The URL options this module reads, checked before connecting."""
     headers = url.query.get("http_headers")
     if headers is not None:
         try:
-            if not isinstance(json.loads(headers), dict):
+            if not isinstance(json.loads(headers), dict):  # type: ignore[arg-type]
                 raise ValueError
         except (TypeError, ValueError):
-            raise ValueError("http_headers must be a JSON object") from None
+            raise ConfigError('--database: http_headers must be a JSON object, for example '
+                              '{"Accept-Encoding": "gzip"}') from None
 
 
 def converters(cursor: Any, names: list[str]) -> list[Callable[[Any], Any]]:
