@@ -256,9 +256,10 @@ def test_results_are_fetched_uncompressed_unless_the_url_asks(tmp_path, trino):
 
         @sa.event.listens_for(src.engine, "connect")
         def _record(dbapi_connection, record, name=name):
-            session = dbapi_connection._http_session
-            session.hooks["response"].append(
-                lambda r, *a, **k: seen.setdefault(name, r.headers.get("Content-Encoding")))
+            def hook(response, *args, **kwargs):  # returns None: the response stays as it is
+                seen.setdefault(name, response.headers.get("Content-Encoding"))
+
+            dbapi_connection._http_session.hooks["response"].append(hook)
 
         with src.stream("SELECT 1 AS x") as stream:
             assert [list(p) for p in stream.partitions] == [[(1,)]]
