@@ -15,7 +15,7 @@ from typing import Any
 
 _EXPORTS = {
     "ExportObserver": "connector.api", "ExportSpec": "connector.api",
-    "SessionContext": "connector.api", "run_export": "connector.api",
+    "SessionContext": "connector.session", "run_export": "connector.api",
     "CancelToken": "connector.cancel",
     "Cancelled": "connector.errors", "ConfigError": "connector.errors",
     "ConnectorError": "connector.errors", "SourceError": "connector.errors",

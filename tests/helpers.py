@@ -53,24 +53,75 @@ def result_config(sandbox: Any = None, **overrides: Any) -> dict[str, Any]:
     return config
 
 
-def run_cli(tmp_path: Path, sql: str, config: dict[str, Any], *extra: str,
+def cli_env(tmp_path: Path, env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment the CLI runs in: the test's token, and a config home of its own (saved
+    connections and secrets never touch the real home directory)."""
+    full_env = {k: v for k, v in os.environ.items()
+                if k != "CONNECTOR_DATABASE_URL" and not k.startswith("CONNECTOR_SECRET_")}
+    full_env.update({"TEST_LINE_TOKEN": TOKEN,
+                     "CONNECTOR_CONFIG_HOME": str(tmp_path / "config-home"), **(env or {})})
+    return full_env
+
+
+def run_cli(tmp_path: Path, sql: str, config: dict[str, Any] | None, *extra: str,
             env: dict[str, str] | None = None, timeout: float = 300) -> CliRun:
+    """The export command on `sql`, with `--result config` (None: the output comes from
+    `extra`, e.g. --result-connection) and a report file."""
     query = tmp_path / f"q-{uuid.uuid4().hex[:8]}.sql"
     query.write_text(sql)
     report_path = tmp_path / f"report-{uuid.uuid4().hex[:8]}.json"
-    full_env = {k: v for k, v in os.environ.items() if k != "CONNECTOR_DATABASE_URL"}
-    full_env.update({"TEST_LINE_TOKEN": TOKEN, **(env or {})})
+    result = [] if config is None else ["--result", json.dumps(config)]
     start = time.monotonic()
     proc = subprocess.run(
-        [sys.executable, "-m", "connector", str(query), "--result", json.dumps(config),
+        [sys.executable, "-m", "connector", str(query), *result,
          "--report-file", str(report_path), *extra],
-        capture_output=True, text=True, env=full_env, cwd=tmp_path, timeout=timeout,
+        capture_output=True, text=True, env=cli_env(tmp_path, env), cwd=tmp_path,
+        timeout=timeout,
     )
     elapsed = time.monotonic() - start
     report = json.loads(report_path.read_text()) if report_path.exists() else None
     if report is not None:
         check_equation(report)
     return CliRun(proc.returncode, proc.stdout, proc.stderr, report, elapsed)
+
+
+def run_command(tmp_path: Path, *args: str, env: dict[str, str] | None = None,
+                input: str | None = None, timeout: float = 120) -> CliRun:
+    """`python -m connector ARGS...` (any command), in `tmp_path` with its own config home."""
+    stdin: dict[str, Any] = {"stdin": subprocess.DEVNULL} if input is None else {"input": input}
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "connector", *args], capture_output=True,
+                          text=True, env=cli_env(tmp_path, env), cwd=tmp_path, timeout=timeout,
+                          **stdin)
+    return CliRun(proc.returncode, proc.stdout, proc.stderr, None, time.monotonic() - start)
+
+
+def run_connector(cwd: Path, *args: str, env: dict[str, str] | None = None,
+                  timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """`python -m connector ARGS...` in `cwd`, with the test token in the environment and the
+    state database under `cwd` (XDG_STATE_HOME) unless `env` says otherwise."""
+    full_env = {k: v for k, v in os.environ.items()
+                if k not in ("CONNECTOR_DATABASE_URL", "CONNECTOR_STATE_URL")}
+    full_env.update({"TEST_LINE_TOKEN": TOKEN, "XDG_STATE_HOME": str(cwd / "state"), **(env or {})})
+    return subprocess.run([sys.executable, "-m", "connector", *args], capture_output=True,
+                          text=True, env=full_env, cwd=cwd, timeout=timeout)
+
+
+def run_main(argv: Sequence[str]) -> tuple[int, str, str]:
+    """The command line in-process (fast enough for generated inputs): (exit status, stdout,
+    stderr). The caller sets the environment (TEST_LINE_TOKEN)."""
+    import contextlib
+    import io
+
+    from connector import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            rc = cli.main(list(argv))
+        except SystemExit as exc:  # argparse
+            rc = int(exc.code or 0)
+    return rc, out.getvalue(), err.getvalue()
 
 
 def run_cli_peak_rss(tmp_path: Path, sql: str, config: dict[str, Any],

@@ -1,9 +1,10 @@
 """The layering cannot rot: checked from the import graph of the installed code.
 
 The contracts live in pyproject.toml ([tool.importlinter]): a package per stage, imports only
-downward (cli > api > pipeline > source | report | result_url > outputs > delivery | mapping >
-records | cancel | masking > errors), the core never imports an output package, and an output
-package never imports the pipeline, the API or the command line.
+downward (cli > schedule > api > pipeline > source | report | result_url > outputs | connections
+> delivery | mapping > records | cancel | masking | session | wording > errors), the core never
+imports an output package, and an output package never imports the pipeline, the API or the
+command line.
 """
 from __future__ import annotations
 

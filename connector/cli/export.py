@@ -1,4 +1,5 @@
-"""`connector QUERY_FILE --result RESULT ...`: one export, run through `run_export`.
+"""`connector QUERY_FILE (--result RESULT | --result-connection NAME) ...`: one export, run
+through `run_export`.
 
 Exit status: 0 success, 1 the job failed, 2 bad usage or configuration (before anything is sent).
 """
@@ -7,30 +8,23 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
-from connector.api import ExportObserver, ExportSpec, run_export
+from connector.api import ExportObserver, ExportSpec, report_json, run_export
 from connector.cancel import CancelToken
 from connector.errors import ConfigError, ConnectorError
 from connector.report import JobReport, Progress
+from connector.session import SessionContext, parse_scheduled_time
 from connector.source import parse_shard
 
-from .options import add_database_option, add_result_options, output_config
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse echoes unrecognised arguments; an unquoted --result would print its token."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        if message.startswith("unrecognized arguments"):
-            message = ("unrecognized arguments (not shown: they may hold a token); quote the "
-                       "--result JSON as one argument, or use --result @file.json")
-        super().error(message)
+from .options import (Parser, add_database_option, add_mapping_options, add_result_options,
+                      output_mapping, output_options)
 
 
 def build_parser(commands: Sequence[str] = ()) -> argparse.ArgumentParser:
-    p = _Parser(
+    p = Parser(
         prog="connector",
         description="Run a SQL query and export every result row to a conversion API. "
                     f"Other commands: {', '.join(commands)} (connector COMMAND --help).",
@@ -40,6 +34,7 @@ def build_parser(commands: Sequence[str] = ()) -> argparse.ArgumentParser:
     p.add_argument("query_file", metavar="QUERY_FILE", help="SQL file to run, or - for stdin")
     add_result_options(p)
     add_database_option(p)
+    add_mapping_options(p)
     p.add_argument("--report-file", metavar="PATH", help="write the job report as JSON to PATH")
     p.add_argument("--dry-run", metavar="PATH",
                    help="send nothing; write the exact request bodies to PATH, one JSON array per line")
@@ -48,6 +43,10 @@ def build_parser(commands: Sequence[str] = ()) -> argparse.ArgumentParser:
                    help="export only shard K of N (0 <= K < N): rows whose key (the output's "
                         "per-event key) hashes to K, computed by the engine. N processes with "
                         "K = 0..N-1 export every row exactly once")
+    p.add_argument("--scheduled-time", metavar="ISO8601",
+                   help="the time the run is for, as a scheduled run would have it: what "
+                        "TD_SCHEDULED_TIME() and ${session_date} and the other session variables "
+                        "read (e.g. 2026-12-07T00:00:00+09:00; default: the start of the run)")
     p.add_argument("--no-pushdown", action="store_true",
                    help="encode every row in Python instead of letting the engine build the "
                         "records (same output, slower; for comparison and debugging)")
@@ -85,6 +84,13 @@ class ConsoleObserver(ExportObserver):
     def warning(self, message: str) -> None:
         if self.progress is not None:
             self.progress.message(f"connector: warning: {message}")
+        elif not self.quiet:  # found while configuring, before the run started
+            print(f"connector: warning: {message}", file=sys.stderr, flush=True)
+
+    def report_not_written(self, report: JobReport) -> None:
+        self.close()
+        error("the report file could not be written (see the warning); the report follows")
+        print(report_json(report), file=sys.stderr, flush=True)
 
     def finished(self, report: JobReport) -> None:
         self.close()
@@ -95,15 +101,11 @@ class ConsoleObserver(ExportObserver):
             self.progress = None
 
 
-def run_in_console(spec: ExportSpec, quiet: bool = False) -> int:
-    """Run `spec` with progress, the summary and the exit status of the export command.
-
-    SIGINT and SIGTERM (how Kubernetes and most schedulers stop a job) cancel the run: requests
-    in flight are abandoned, the report is written and the exit status is 1. A second signal
-    stops at once.
-    """
+@contextmanager
+def console_cancel() -> Iterator[CancelToken]:
+    """A CancelToken that SIGINT and SIGTERM (how Kubernetes and most schedulers stop a job)
+    trip; a second signal stops at once."""
     cancel = CancelToken()
-    observer = ConsoleObserver(quiet)
 
     def interrupt(signum: int, frame: Any) -> None:
         if cancel.cancelled:
@@ -112,37 +114,75 @@ def run_in_console(spec: ExportSpec, quiet: bool = False) -> int:
 
     previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        report = run_export(spec, cancel, observer)
-    except ConnectorError as exc:
-        error(str(exc))
-        return exc.exit_code
-    except KeyboardInterrupt:
-        error("interrupted")
-        return 1
+        yield cancel
     finally:
-        observer.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def report_exit(report: JobReport, quiet: bool) -> int:
+    """Print the run's outcome (the summary, or the configuration error) and return the export
+    command's exit status for it."""
     if report.reason == ConfigError.reason:
         error(report.error or "configuration error")
         return ConfigError.exit_code
     success = report.status == "success"
+    if not success:  # the cause first; the summary after it says what was done
+        error(report.error or report.reason or "the export failed")
     if not (success and quiet):  # --quiet hides only a successful summary
-        print(report.redact(report.summary()), file=sys.stderr)
+        print(report.redact(report.summary(with_error=False)), file=sys.stderr)
     return 0 if success else 1
 
 
+def run_in_console(spec: ExportSpec, quiet: bool = False) -> int:
+    """Run `spec` with progress, the summary and the exit status of the export command.
+
+    SIGINT and SIGTERM cancel the run: requests in flight are abandoned, the report is written
+    and the exit status is 1. A second signal stops at once.
+    """
+    observer = ConsoleObserver(quiet)
+    with console_cancel() as cancel:
+        try:
+            report = run_export(spec, cancel, observer)
+        except ConnectorError as exc:
+            error(str(exc))
+            return exc.exit_code
+        except KeyboardInterrupt:
+            error("interrupted")
+            return 1
+        finally:
+            observer.close()
+    return report_exit(report, quiet)
+
+
+def check_no_empty_values(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """An option given an empty value (`--shard=`, or a variable that expanded to nothing) is
+    bad usage, not the option left out: `--shard=` would otherwise export every row."""
+    for action in parser._actions:
+        value = getattr(args, action.dest, None)
+        if action.option_strings and isinstance(value, str) and not value.strip():
+            raise ConfigError(f"{action.option_strings[-1]}: the value is empty")
+
+
 def main(argv: Sequence[str], commands: Sequence[str] = ()) -> int:
-    args = build_parser(commands).parse_args(argv)
+    parser = build_parser(commands)
+    args = parser.parse_args(argv)
     try:
+        check_no_empty_values(parser, args)
+        query = read_query(args.query_file)
+        connection, output = output_options(args)
         spec = ExportSpec(
-            query=read_query(args.query_file),
-            output=output_config(args),
+            query=query,
+            output=output,
+            connection=connection,
+            mapping=output_mapping(args),
             database_url=args.database,
-            shard=parse_shard(args.shard) if args.shard else None,
+            shard=parse_shard(args.shard) if args.shard is not None else None,
             dry_run_path=args.dry_run,
             report_path=args.report_file,
             pushdown=not args.no_pushdown,
+            session=(parse_scheduled_time(args.scheduled_time) if args.scheduled_time
+                     else SessionContext()),
         )
     except ConfigError as exc:
         error(str(exc))

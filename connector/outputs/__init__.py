@@ -10,6 +10,7 @@ from importlib.metadata import entry_points
 from typing import Callable, Sequence
 
 from connector.errors import ConfigError
+from connector.masking import show_value
 
 from .base import Emulator, InvalidRecord, OutputPlugin, Pushdown, PushdownUnavailable, RecordEncoder
 
@@ -25,14 +26,16 @@ def available_outputs() -> dict[str, type[OutputPlugin]]:
     return {ep.name: ep.load() for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
 
-def load_output(type_name: object) -> type[OutputPlugin]:
+def load_output(type_name: object, where: str = "--result") -> type[OutputPlugin]:
+    """The output class registered as `type_name`; `where` names the type's origin in errors."""
     registered = entry_points(group=ENTRY_POINT_GROUP)
     known = ", ".join(sorted(ep.name for ep in registered)) or "none"
     if not isinstance(type_name, str) or not type_name:
-        raise ConfigError(f"--result: the \"type\" parameter is required (registered: {known})")
+        raise ConfigError(f"{where}: the \"type\" parameter is required (registered: {known})")
     matches = [ep for ep in registered if ep.name == type_name]
     if not matches:
-        raise ConfigError(f"--result: unknown output type {type_name!r} (registered: {known})")
+        raise ConfigError(f"{where}: unknown output type {show_value(type_name)!r} "
+                          f"(registered: {known})")
     return matches[0].load()
 
 

@@ -10,9 +10,12 @@ client decoded them from JSON, before its per-value conversion (`RowBatch`).
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
@@ -21,7 +24,8 @@ from connector.cancel import CancelToken
 from connector.errors import ConfigError, SourceError
 from connector.masking import mask_value
 
-from .urls import safe_url
+from . import tdtime
+from .urls import parse_database_url, safe_url
 
 DEFAULT_PARTITION_ROWS = 5000
 # DuckDB's vector size: each Arrow batch is one chunk of the engine's work. Bigger batches held
@@ -29,15 +33,30 @@ DEFAULT_PARTITION_ROWS = 5000
 ARROW_BATCH_ROWS = 2048
 
 
-def _connect_args(url: sa.engine.URL) -> dict[str, Any]:
+# The embedded DuckDB's memory cap, unless the URL sets `memory_limit`. Without one, DuckDB keeps
+# the blocks it has read (up to 80% of RAM): the export's memory grew with the file it scanned.
+# Bigger sorts and joins spill to a temporary directory instead of failing.
+DUCKDB_MEMORY_LIMIT = "64MB"
+
+
+def _connect_args(url: sa.engine.URL, temp_dir: str | None) -> dict[str, Any]:
     """Driver options the SQLAlchemy URL cannot carry on its own."""
     if url.get_backend_name() == "duckdb":
+        args: dict[str, Any] = {}
         if url.database not in (None, "", ":memory:") and "access_mode" not in url.query:
             # An export only reads: read-only lets N shards open one file at once (DuckDB
             # locks a file opened for writing), and a mistyped path fails instead of creating
             # an empty database.
-            return {"read_only": True}
-        return {}
+            args["read_only"] = True
+        config: dict[str, str] = {}
+        if "memory_limit" not in url.query and "max_memory" not in url.query:
+            config["memory_limit"] = DUCKDB_MEMORY_LIMIT
+        if temp_dir is not None:
+            # Next to a read-only database file DuckDB could not create its own.
+            config["temp_directory"] = temp_dir
+        if config:
+            args["config"] = config
+        return args
     if url.get_backend_name() == "trino":
         args: dict[str, Any] = {}
         scheme = url.query.get("http_scheme")
@@ -102,21 +121,44 @@ class Source:
     BATCH_DIALECTS = ("duckdb", "trino")
 
     def __init__(self, url: str, partition_rows: int = DEFAULT_PARTITION_ROWS,
-                 cancel: CancelToken | None = None) -> None:
+                 cancel: CancelToken | None = None, scheduled_time: int | None = None) -> None:
+        parsed = parse_database_url(url)
         try:
-            parsed = sa.engine.make_url(url)
-            self.engine = sa.create_engine(parsed, connect_args=_connect_args(parsed))
+            self._temp_dir = (tempfile.mkdtemp(prefix="connector-duckdb-")
+                              if parsed.get_backend_name() == "duckdb"
+                              and "temp_directory" not in parsed.query else None)
+            self.engine = sa.create_engine(parsed,
+                                           connect_args=_connect_args(parsed, self._temp_dir))
             if self.engine.dialect.name == "trino":
                 from . import trino_client
 
                 trino_client.install(self.engine)
         except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ImportError, ValueError) as exc:
+            if getattr(self, "_temp_dir", None):
+                shutil.rmtree(self._temp_dir, ignore_errors=True)
             raise ConfigError(f"--database: cannot use {safe_url(url)}: "
                               f"{type(exc).__name__}") from None
         self.url = url
         self.dialect = self.engine.dialect.name
         self.partition_rows = partition_rows
         self.cancel = cancel or CancelToken()
+        # TD_SCHEDULED_TIME() and the other TD time functions; without a scheduled time, the
+        # time the Source was made (the start of the run).
+        self.scheduled_time = int(time.time()) if scheduled_time is None else scheduled_time
+        if self.dialect == "duckdb":
+            sa.event.listen(self.engine, "connect", self._install_functions)
+
+    def _install_functions(self, dbapi_connection: Any, _record: Any) -> None:
+        """Treasure Data's time functions, as temporary macros on each DuckDB connection."""
+        for statement in tdtime.duckdb_macros(self.scheduled_time):
+            dbapi_connection.execute(statement)
+
+    def prepare(self, sql: str) -> str:
+        """The SQL the engine runs for `sql`: on Trino, the TD time functions it calls are
+        declared in front of it as inline routines."""
+        if self.dialect == "trino":
+            return tdtime.trino_sql(sql, self.scheduled_time)
+        return sql
 
     @contextmanager
     def _connection(self) -> Iterator[Any]:
@@ -144,7 +186,7 @@ class Source:
     def _execute(self, conn: Any, sql: str) -> Any:
         self.cancel.raise_if_cancelled()
         try:
-            result = conn.execution_options(stream_results=True).exec_driver_sql(sql)
+            result = conn.execution_options(stream_results=True).exec_driver_sql(self.prepare(sql))
         except Exception as exc:  # noqa: BLE001
             raise self._failure("query failed", exc) from None
         if not result.returns_rows:
@@ -171,20 +213,36 @@ class Source:
         """(name, type) of the query's columns without running it, or None if not available."""
         if self.dialect not in self.BATCH_DIALECTS:
             return None
-        # Trino plans `LIMIT 0` to an empty result without reading anything.
-        probe = (f"DESCRIBE SELECT * FROM (\n{sql}\n) AS q" if self.dialect == "duckdb"
+        # DuckDB: the query itself, not `SELECT * FROM (query)`: a subquery renames a second
+        # `email` or `EMAIL` to `EMAIL_1`, where the query's own result keeps both names (and
+        # the binding must refuse them on every path alike). Trino plans `LIMIT 0` to an empty
+        # result without reading anything.
+        probe = (f"DESCRIBE\n{sql}\n" if self.dialect == "duckdb"
                  else f"SELECT * FROM (\n{sql}\n) AS q LIMIT 0")
         with self._connection() as conn:
             try:
-                result = conn.exec_driver_sql(probe)
                 if self.dialect == "duckdb":
-                    return [(str(r[0]), str(r[1])) for r in result.fetchall()]
+                    rows = conn.exec_driver_sql(probe).fetchall()
+                    return [(str(r[0]), str(r[1])) for r in rows]
+                result = conn.exec_driver_sql(self.prepare(probe))
                 description = result.cursor.description
                 result.fetchall()
                 return [(str(d[0]), str(d[1])) for d in description]
             except Exception:  # noqa: BLE001 - not describable: the standard path reports errors
                 self.cancel.raise_if_cancelled()
                 return None
+
+    def column_names(self, sql: str) -> list[str]:
+        """The names of the query's columns, in order, without reading its rows."""
+        described = self.describe(sql)
+        if described is not None:
+            return [name for name, _ in described]
+        with self._connection() as conn:
+            result = self._execute(conn, f"SELECT * FROM (\n{sql}\n) AS q LIMIT 0")
+            try:
+                return list(result.keys())
+            finally:
+                result.close()
 
     def stream_batches(self, sql: str) -> Any:
         """The query's result in the engine's batch form: Arrow record batches of at most
@@ -212,7 +270,7 @@ class Source:
             # values the consumer needs (RowBatch.converters).
             cursor = conn.connection.dbapi_connection.cursor(legacy_primitive_types=True)
             try:
-                cursor.execute(sql)
+                cursor.execute(self.prepare(sql))
                 columns = [str(d[0]) for d in cursor.description]
                 converters = trino_client.converters(cursor, columns)
             except SourceError:
@@ -241,3 +299,5 @@ class Source:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._temp_dir is not None:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)

@@ -1,15 +1,13 @@
 """The `line_conversion` output: LINE Conversion API v1."""
 from __future__ import annotations
 
-import ipaddress
 import re
 from contextlib import AbstractContextManager
 from typing import Any, ClassVar, Mapping
-from urllib.parse import urlsplit
 
 import phonenumbers
 
-from connector.delivery import DryRunSink, HttpBatchDelivery, RetryPolicy, Sink
+from connector.delivery import DryRunSink, HttpBatchDelivery, RetryPolicy, Sink, check_base_url
 from connector.errors import ConfigError
 from connector.mapping import ColumnBinding
 from connector.outputs.base import Emulator, OutputPlugin, Pushdown, RecordEncoder
@@ -20,17 +18,6 @@ from .encoders import LineEventEncoder
 from .fields import KNOWN_COLUMNS, REQUIRED_COLUMNS, VISIBLE_COLUMNS
 
 _VISIBLE_ASCII = re.compile(r"[\x21-\x7e]+")
-
-
-def is_loopback_host(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class LineConversionOutput(OutputPlugin):
@@ -52,14 +39,7 @@ class LineConversionOutput(OutputPlugin):
         if region is not None and region not in phonenumbers.SUPPORTED_REGIONS:
             raise ConfigError(f"default_phone_region: {region!r} is not a region phonenumbers knows "
                               "(ISO 3166-1 alpha-2, for example JP)")
-        parts = urlsplit(config["endpoint"])
-        if not parts.hostname:
-            raise ConfigError(f"endpoint: {config['endpoint']!r} has no host")
-        if parts.scheme == "http" and not is_loopback_host(parts.hostname):
-            raise ConfigError(
-                "endpoint: plain http is allowed only for loopback hosts (127.0.0.1, ::1, "
-                "localhost); use https"
-            )
+        check_base_url(config["endpoint"], "endpoint")
         self._pushdown: Pushdown | None = None
 
     @property
@@ -100,6 +80,8 @@ class LineConversionOutput(OutputPlugin):
                               initial_wait=float(c["initial_retry_wait"]),
                               max_wait=float(c["max_retry_wait"])),
             timeout=float(c["connection_timeout"]),
+            parallelism=int(c["parallelism"]),
+            adaptive=bool(c["adaptive_parallelism"]),
         )
 
     def dry_run_sink(self, path: str) -> Sink:

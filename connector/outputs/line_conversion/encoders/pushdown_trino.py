@@ -53,9 +53,9 @@ from .sqlcore import (
     CUSTOM_RAW,
     EMAIL_RAW,
     EMAIL_SLOT,
-    EXTRAS,
     PHONE_RAW,
     PHONE_SLOT,
+    SOURCE,
     TS,
     SqlDialect,
     builds_events,
@@ -302,7 +302,9 @@ def compile_trino_pushdown(sql: str, columns: ColumnBinding, *, channel_id_prese
     ts_type = plan.types.get("event_timestamp", "")
     ts_raw = (columns.name("event_timestamp")
               if "event_timestamp" in plan.types and ts_type not in _INT_TYPES else None)
-    orders = [f"{ident(key.column)} AS connector_order_{k}" for k, key in enumerate(order_by or ())]
+    # The sort keys are named at the first level: a key need not be an output column.
+    orders = [f"{SOURCE}.{ident(key.column)} AS connector_order_{k}"
+              for k, key in enumerate(order_by or ())]
     outer = [
         "connector_event",
         *extras,
@@ -318,8 +320,10 @@ def compile_trino_pushdown(sql: str, columns: ColumnBinding, *, channel_id_prese
         sort = "\nORDER BY " + ", ".join(
             f"connector_order_{k}" + (f" {key.modifiers}" if key.modifiers else "")
             for k, key in enumerate(order_by))
-    carried = [*extras, *(ident(n) for n in plan.raw_columns), *orders]
-    wrapped = events.query(sql, extras, carried, outer, sort)
+    raw = [ident(n) for n in plan.raw_columns]
+    keys = [f"connector_order_{k}" for k in range(len(orders))]
+    wrapped = events.query(sql, [*(f"{SOURCE}.{n}" for n in raw), *orders], extras,
+                           [*extras, *raw, *keys], outer, sort)
     layout = _Layout(extras={name: 1 + k for k, name in enumerate(extras)},
                      ts_raw=1 + len(extras) if ts_raw is not None else None,
                      raw=1 + len(extras) + (ts_raw is not None), order=plan.order)

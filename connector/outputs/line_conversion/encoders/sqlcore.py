@@ -307,15 +307,20 @@ class EventSql:
     extras: dict[str, str | None]
     event: str
 
-    def query(self, sql: str, extras: dict[str, str], built: Sequence[str],
-              outer: Sequence[str], tail: str = "") -> str:
-        """The whole query: the levels above (with `extras`: name -> expression), then
-        `built` beside the event, then `outer` (the result's columns), then `tail`."""
+    def query(self, sql: str, carried: Sequence[str], extras: dict[str, str],
+              built: Sequence[str], outer: Sequence[str], tail: str = "") -> str:
+        """The whole query: the levels above, `carried` (select-list items over connector_source:
+        the query's columns the levels above read) beside the fields, `extras` (name ->
+        expression) beside the checks, then `built` beside the event, then `outer` (the
+        result's columns), then `tail`. Only `carried` comes up from the query, never
+        connector_source.*: a query column named like one of the plan's own (connector_ok,
+        connector_f0...) must not shadow it."""
         level2 = [*self.checks, *(f"{expr} AS {name}" for name, expr in extras.items())]
         event = f"CASE WHEN connector_ok THEN {self.event} END AS connector_event"
+        level1 = [*carried, *self.fields]
         return (f"SELECT\n  {_list(outer, 2)}\nFROM (\nSELECT\n  {_list([event, *built], 2)}\n"
                 f"FROM (\n  SELECT connector_fields.*,\n    {_list(level2, 4)}\n"
-                f"  FROM (\n  SELECT {SOURCE}.*,\n    {_list(self.fields, 4)}\n"
+                f"  FROM (\n  SELECT {_list(level1, 4)}\n"
                 f"  FROM (\n{sql}\n) AS {SOURCE}\n  ) AS connector_fields\n) AS connector_pieces\n"
                 f") AS connector_events{tail}")
 

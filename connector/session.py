@@ -1,0 +1,107 @@
+"""The time a run is for, and what queries and templates read from it.
+
+A scheduled run carries its slot's time; any other run is for the moment it starts (or the time
+`--scheduled-time` pins). Queries read this value through TD_SCHEDULED_TIME() and the session
+variables, never the clock, so a backfill of a past slot selects exactly what the slot itself
+would have. The variables carry digdag's names and formats, so the workflow runner shares them.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from connector.errors import ConfigError
+
+_OFFSET = re.compile(r"^([+-])(\d{2}):(\d{2})$")
+
+
+def zone(name: str) -> dt.tzinfo:
+    """An IANA zone, UTC, or a fixed offset written +HH:MM."""
+    m = _OFFSET.match(name)
+    if m:
+        sign = -1 if m.group(1) == "-" else 1
+        return dt.timezone(sign * dt.timedelta(hours=int(m.group(2)), minutes=int(m.group(3))))
+    if name == "UTC":
+        return dt.timezone.utc
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"unknown time zone {name!r}") from None
+
+
+@dataclass(frozen=True)
+class SessionContext:
+    """The time a run is for. `scheduled_time` None means the start of the run."""
+
+    scheduled_time: dt.datetime | None = None  # aware
+    timezone: str = "UTC"  # an IANA name, UTC, or +HH:MM: where the session variables are local
+
+    def resolved(self) -> "SessionContext":
+        """This session with its time fixed (the current second when it had none)."""
+        if self.scheduled_time is not None:
+            return self
+        now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+        return SessionContext(now, self.timezone)
+
+    @property
+    def unixtime(self) -> int:
+        """TD_SCHEDULED_TIME(): the session's time in UNIX seconds."""
+        moment = self.resolved().scheduled_time
+        assert moment is not None
+        return int(moment.timestamp())
+
+    def local_time(self) -> dt.datetime:
+        moment = self.resolved().scheduled_time
+        assert moment is not None
+        return moment.astimezone(zone(self.timezone))
+
+    def variables(self) -> dict[str, str]:
+        """The session variables, with digdag's names and formats."""
+        local = self.local_time()
+        offset = local.strftime("%z")
+        return {
+            "timezone": self.timezone,
+            "session_time": local.isoformat(timespec="seconds"),
+            "session_date": local.strftime("%Y-%m-%d"),
+            "session_date_compact": local.strftime("%Y%m%d"),
+            "session_local_time": local.strftime("%Y-%m-%d %H:%M:%S"),
+            "session_tz_offset": offset,
+            "session_unixtime": str(self.unixtime),
+        }
+
+
+_VARIABLE = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}")
+
+
+def render(text: str, variables: Mapping[str, str]) -> str:
+    """`text` with each ${name} of a known variable replaced by its value; anything else, such
+    as ${NAME} of an environment variable, stays as written."""
+    return _VARIABLE.sub(lambda m: variables.get(m.group(1), m.group(0)), text)
+
+
+def parse_scheduled_time(text: str, option: str = "--scheduled-time") -> SessionContext:
+    """A session pinned to an ISO 8601 time (`2026-12-07T00:00:00+09:00`, `2026-12-07`, a time
+    without an offset is UTC) or to UNIX seconds. The variables are local to its offset."""
+    raw = text.strip()
+    if re.fullmatch(r"-?\d{9,}", raw):
+        return SessionContext(dt.datetime.fromtimestamp(int(raw), dt.timezone.utc))
+    iso = raw[:-1] + "+00:00" if raw[-1:] in ("Z", "z") else raw
+    try:
+        moment = dt.datetime.fromisoformat(iso)
+    except ValueError:
+        raise ConfigError(f"{option}: {text!r} is not an ISO 8601 time "
+                          "(for example 2026-12-07T00:00:00+09:00)") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    offset = moment.utcoffset() or dt.timedelta(0)
+    name = "UTC" if not offset else _offset_name(offset)
+    return SessionContext(moment.replace(microsecond=0), name)
+
+
+def _offset_name(offset: dt.timedelta) -> str:
+    minutes = int(offset.total_seconds()) // 60
+    sign = "-" if minutes < 0 else "+"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
