@@ -1,9 +1,10 @@
-"""The benchmark's data: N realistic rows of the LINE output's 17 columns in a DuckDB file.
+"""The benchmark's data: N realistic rows of the LINE output's 17 columns in a DuckDB file, or
+the same kinds of rows from Trino SQL.
 
 Raw mixed-case emails with stray spaces, pre-hashed emails and phones, E.164 phones from
 JP/TH/TW, UUIDs, URLs, titles with quotes, tabs and Japanese text, IPv4/IPv6, and ~2% invalid
 rows of six kinds. Deterministic: the same N gives the same rows. The equivalence tests use the
-same generator, so what the benchmark measures is what they prove byte-identical.
+same generators, so what the benchmark measures is what they prove byte-identical.
 """
 from __future__ import annotations
 
@@ -106,3 +107,77 @@ def generate(path: Path, n: int) -> None:
     con.close()
     tmp.rename(path)
     print(f"  generated {n:,} rows into {path} in {time.perf_counter() - t:.1f}s", flush=True)
+
+
+# The same kinds of rows in Trino SQL (xxhash64 for DuckDB's hash; the values differ, the shapes
+# and the shares of each kind do not). A query, so that it can be materialised (CREATE TABLE AS)
+# or read as it is generated (rows beyond what a memory table holds).
+TRINO_GENERATE_SQL = r"""
+WITH i AS (
+  SELECT y * 1000 + x AS i FROM UNNEST(sequence(0, 999)) a(x) CROSS JOIN UNNEST(sequence(0, {ky})) b(y)
+), h AS (
+  SELECT i, from_big_endian_64(xxhash64(to_big_endian_64(i * 7919 + 13))) AS r2,
+         from_big_endian_64(xxhash64(to_big_endian_64(i * 104729 + 7))) AS r3,
+         bitwise_and(from_big_endian_64(xxhash64(to_big_endian_64(i))), 9223372036854775807) AS r,
+         bitwise_and(from_big_endian_64(xxhash64(to_big_endian_64(i + 1000000007))), 9223372036854775807) AS rb,
+         bitwise_and(from_big_endian_64(xxhash64(to_big_endian_64(i * 31))), 9223372036854775807) AS rk
+  FROM i WHERE i < {n}
+), b AS (
+  SELECT i, r, r2, r3, CASE WHEN rb % 100 < 2 THEN CAST(rk % 6 AS integer) ELSE -1 END AS bad,
+         CAST(bitwise_right_shift(r, 8) AS bigint) AS s8
+  FROM h
+)
+SELECT
+  'ord-' || CAST(i AS varchar) AS deduplication_key,
+  CASE WHEN bad = 0 THEN 'purchase' WHEN r % 3 = 0 THEN 'conversion' ELSE 'page_view' END AS event_type,
+  CASE WHEN r % 3 = 0 THEN 'Purchase' WHEN r % 7 = 1 THEN 'AddToCart' ELSE NULL END AS event_name,
+  'web' AS source_type,
+  CASE WHEN bad = 1 THEN ({epoch} - s8 % 5000000) * 1000 ELSE {epoch} - s8 % 5000000 END AS event_timestamp,
+  CASE WHEN bad = 2 THEN 'not-an-email'
+       WHEN bitwise_right_shift(r, 12) % 10 = 0 THEN NULL
+       WHEN bitwise_right_shift(r, 12) % 10 = 1 THEN lower(to_hex(sha256(to_utf8('user' || CAST(i % 300000 AS varchar) || '@example.com'))))
+       WHEN bitwise_right_shift(r, 12) % 10 = 2 THEN to_hex(sha256(to_utf8('user' || CAST(i % 300000 AS varchar) || '@example.com')))
+       ELSE (CASE WHEN bitwise_right_shift(r, 16) % 4 = 0 THEN '  ' ELSE '' END)
+            || ARRAY['Taro','hanako','YUKI','Ken','aiko','Sora','ren','Mei','daichi','Emi'][1 + bitwise_right_shift(r, 20) % 10]
+            || '.' || ARRAY['Yamada','sato','SUZUKI','Takahashi','tanaka','Ito','watanabe','Nakamura'][1 + bitwise_right_shift(r, 24) % 8]
+            || CAST(bitwise_right_shift(r, 28) % 10000 AS varchar) || '@'
+            || ARRAY['Example.com','example.CO.jp','mail.example.jp','Example.net'][1 + bitwise_right_shift(r, 32) % 4]
+            || (CASE WHEN bitwise_right_shift(r, 18) % 5 = 0 THEN ' ' ELSE '' END)
+  END AS email,
+  CASE WHEN bad = 3 THEN '090-1234-5678'
+       WHEN bitwise_right_shift(r, 36) % 10 < 3 THEN NULL
+       WHEN bitwise_right_shift(r, 36) % 10 = 3 THEN lower(to_hex(sha256(to_utf8('+8190' || CAST(i % 500000 AS varchar)))))
+       WHEN bitwise_right_shift(r, 36) % 10 = 4 THEN '+668' || lpad(CAST(bitwise_right_shift(r, 40) % 100000000 AS varchar), 8, '0')
+       WHEN bitwise_right_shift(r, 36) % 10 = 5 THEN '+8869' || lpad(CAST(bitwise_right_shift(r, 40) % 100000000 AS varchar), 8, '0')
+       ELSE '+81' || ARRAY['90','80','70'][1 + bitwise_right_shift(r, 44) % 3] || lpad(CAST(bitwise_right_shift(r, 40) % 100000000 AS varchar), 8, '0')
+  END AS phone,
+  CASE WHEN bitwise_right_shift(r, 46) % 10 < 3 THEN 'U' || format('%016x%016x', r2, r3) ELSE NULL END AS line_uid,
+  CASE WHEN bitwise_right_shift(r, 48) % 10 < 2 THEN 'cl' || format('%016x', r3) ELSE NULL END AS click_id,
+  CASE WHEN bitwise_right_shift(r, 50) % 10 < 8 THEN format('%08x-%04x-4%03x-a%03x-%012x', bitwise_right_shift(r2, 32),
+       bitwise_and(bitwise_right_shift(r2, 16), 65535), bitwise_and(r2, 4095), bitwise_right_shift(r3, 52), bitwise_and(r3, 281474976710655)) ELSE NULL END AS browser_id,
+  CASE WHEN bitwise_right_shift(r, 52) % 10 = 0 THEN format('%08X-%04X-%04X-%04X-%012X', bitwise_right_shift(r3, 32),
+       bitwise_and(bitwise_right_shift(r3, 16), 65535), bitwise_and(r3, 65535), bitwise_right_shift(r2, 48), bitwise_and(r2, 281474976710655)) ELSE NULL END AS ifa,
+  CASE WHEN bitwise_right_shift(r, 54) % 2 = 0 THEN 'cust_' || CAST(s8 % 300000 AS varchar) ELSE NULL END AS external_id,
+  CASE WHEN bad = 4 THEN 'ftp://shop.example.com/x'
+       ELSE 'https://shop.example.com/' || ARRAY['item','cart','thanks','category'][1 + bitwise_right_shift(r, 56) % 4]
+            || '/SKU-' || CAST(bitwise_right_shift(r, 10) % 5000 AS varchar) || '?utm_source=line&utm_medium=cpc' END AS url,
+  CASE WHEN bitwise_right_shift(r, 58) % 3 = 0 THEN NULL
+       WHEN bitwise_right_shift(r, 58) % 3 = 1 THEN 'https://www.google.com/search?q=shoes+' || CAST(bitwise_right_shift(r, 9) % 1000 AS varchar)
+       ELSE '' END AS referrer,
+  ARRAY['Shoes | Example Shop','スニーカー | サンプル店','Cart – Example "Shop"',
+   'Thanks! ご購入ありがとうございます','Bag' || chr(9) || 'Sale | Example Shop'][1 + bitwise_right_shift(r, 11) % 5] AS title,
+  ARRAY['Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 Line/14.19.0',
+   'Mozilla/5.0 (Linux; Android 15; Pixel 9) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36',
+   'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36'
+  ][1 + bitwise_right_shift(r, 13) % 3] AS user_agent,
+  CASE WHEN bad = 5 THEN '999.12.3.4'
+       WHEN bitwise_right_shift(r, 14) % 4 = 0 THEN '2001:db8::' || format('%x', bitwise_right_shift(r, 15) % 65536)
+       ELSE '203.0.' || CAST(bitwise_right_shift(r, 17) % 256 AS varchar) || '.' || CAST(bitwise_right_shift(r, 25) % 256 AS varchar) END AS ip_address
+FROM b
+"""
+
+
+def trino_generate_sql(n: int, epoch: int) -> str:
+    """n rows generated by Trino; timestamps end at `epoch`."""
+    return (TRINO_GENERATE_SQL.replace("{n}", str(n)).replace("{ky}", str(max(0, (n - 1) // 1000)))
+            .replace("{epoch}", str(epoch)))

@@ -145,7 +145,7 @@ def phase_engine(url: str, sql: str, *, complete: bool) -> dict[str, float]:
         raise SystemExit("the pushdown declined this query")
     with timed(out):
         n = bad = engine = 0
-        with src.stream_arrow(plan.sql) as stream:
+        with src.stream_batches(plan.sql) as stream:
             for batch in stream.partitions:
                 n += batch.num_rows
                 if complete:

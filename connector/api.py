@@ -10,7 +10,6 @@ The command line, `connector demo`, and later the scheduler and the workflow run
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,7 +115,7 @@ def write_report(path: str, report: JobReport) -> None:
 
 def report_json(report: JobReport) -> str:
     """The report as the JSON of --report-file (redacted)."""
-    return report.redact(json.dumps(report.to_dict(), indent=2))
+    return report.redact(report.to_json().decode())
 
 
 def run_export(spec: ExportSpec, cancel: CancelToken | None = None,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
 
 
 @dataclass(frozen=True)
@@ -36,3 +37,16 @@ class BatchOutcome:
     retries: int = 0
     error: str | None = None  # why some records are not settled
     fatal: bool = False  # stop the job: later batches cannot succeed either
+
+
+@dataclass(frozen=True)
+class RowBatch:
+    """Rows as an engine's driver decoded them from the wire, before its per-value conversion to
+    Python types (which costs more than the decoding), with that conversion for each column: a
+    consumer converts only the values it needs, and gets exactly what the row path would read."""
+
+    rows: list[list[Any]]
+    converters: Sequence[Callable[[Any], Any]]
+
+    def __len__(self) -> int:
+        return len(self.rows)

@@ -17,20 +17,9 @@ import pytest
 import sqlalchemy as sa
 
 from connector.source.sharding import shard_of
-from helpers import TAG, TOKEN, now_s, result_config, run_cli, run_cli_peak_rss, trino_url
+from helpers import TAG, TOKEN, now_s, result_config, run_cli, run_cli_peak_rss
 
 pytestmark = pytest.mark.trino
-
-
-@pytest.fixture(scope="module")
-def trino() -> str:
-    url = trino_url()
-    if url is None:
-        message = "no Trino server on 127.0.0.1 (start one with: bash .ci/trino.sh start)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return url
 
 
 @pytest.fixture(scope="module")
@@ -112,8 +101,10 @@ def test_trino_failure_while_streaming_is_exit_1(sandbox, tmp_path, trino):
 
 
 def _query_state(engine, source: str) -> list[tuple]:
+    """The export's query (not the probe that reads its columns' types, which finishes)."""
     return trino_sql(engine, "SELECT state, error_code FROM system.runtime.queries "
-                             f"WHERE source = '{source}' AND query NOT LIKE '%system.runtime%'")
+                             f"WHERE source = '{source}' AND query NOT LIKE '%system.runtime%' "
+                             "AND query NOT LIKE '%) AS q LIMIT 0'")
 
 
 def _wait_for_state(engine, source: str, wanted: set[str], timeout: float = 30) -> list[tuple]:
@@ -253,6 +244,33 @@ def test_one_million_trino_rows_flat_memory(sandbox, tmp_path, trino):
     print(f"Trino peak RSS: 100k rows {small_peak / 2**20:.0f} MiB, "
           f"1M rows {big_peak / 2**20:.0f} MiB; 1M at {big['events_per_second']:,.0f} events/s")
     assert big_peak < small_peak * 1.25 + 20 * 2**20, (small_peak, big_peak)
+
+
+def test_results_are_fetched_uncompressed_unless_the_url_asks(tmp_path, trino):
+    """The exporter asks Trino for uncompressed pages; `http_headers` in the URL can ask for
+    gzip again, and a malformed value is a configuration error."""
+    from connector.source import Source
+
+    seen = {}
+    for name, url in (("default", trino),
+                      ("gzip", trino + '?http_headers={"Accept-Encoding": "gzip"}')):
+        src = Source(url)
+
+        @sa.event.listens_for(src.engine, "connect")
+        def _record(dbapi_connection, record, name=name):
+            def hook(response, *args, **kwargs):  # returns None: the response stays as it is
+                seen.setdefault(name, response.headers.get("Content-Encoding"))
+
+            dbapi_connection._http_session.hooks["response"].append(hook)
+
+        with src.stream("SELECT 1 AS x") as stream:
+            assert [list(p) for p in stream.partitions] == [[(1,)]]
+        src.dispose()
+    assert seen == {"default": None, "gzip": "gzip"}
+    run = run_cli(tmp_path, "SELECT 1", result_config(None, access_token="x"),
+                  "--database", trino + "?http_headers=[1]")
+    assert run.returncode == 2 and "http_headers must be a JSON object" in run.stderr
+    assert "Traceback" not in run.stderr
 
 
 def test_output_mapping_on_trino_gives_duckdbs_bytes(tmp_path, trino, trino_engine):

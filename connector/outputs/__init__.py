@@ -12,13 +12,13 @@ from typing import Callable, Sequence
 from connector.errors import ConfigError
 from connector.masking import show_value
 
-from .base import Emulator, InvalidRecord, OutputPlugin, Pushdown, RecordEncoder
+from .base import Emulator, InvalidRecord, OutputPlugin, Pushdown, PushdownUnavailable, RecordEncoder
 
 ENTRY_POINT_GROUP = "connector.outputs"
 COMMANDS_GROUP = "connector.commands"
 
 __all__ = ["COMMANDS_GROUP", "ENTRY_POINT_GROUP", "Emulator", "InvalidRecord", "OutputPlugin",
-           "Pushdown", "RecordEncoder", "available_outputs", "load_command", "command_names",
+           "Pushdown", "PushdownUnavailable", "RecordEncoder", "available_outputs", "load_command", "command_names",
            "load_output"]
 
 

@@ -50,12 +50,19 @@ class RecordEncoder(ABC):
         here rather than per row."""
 
 
+class PushdownUnavailable(Exception):
+    """The output cannot compile this query for the engine; the message says why and what the
+    user can change (the runtime shows it as a warning and encodes rows in Python)."""
+
+
 class Pushdown(ABC):
     """An encoder compiled into the engine's SQL, so that the engine builds most records.
 
-    `sql` wraps the user's query. The runtime fetches its result as Arrow record batches;
-    `encode_batch` gives one record per row, or None where `encoder` (the reference, on the
-    Python values `rows` returns) must decide, and name the error of an invalid row.
+    `sql` wraps the user's query. The runtime fetches its result in batches, in the engine's
+    batch form (`Source.stream_batches`: Arrow record batches from DuckDB, a
+    `connector.records.RowBatch` from Trino); `encode_batch` gives one record per row, or None
+    where `encoder` (the reference, on the Python values `rows` returns) must decide, and name
+    the error of an invalid row.
     """
 
     sql: str
@@ -138,7 +145,8 @@ class OutputPlugin(ABC):
 
     def pushdown(self, sql: str, dialect: str, columns: ColumnBinding) -> Pushdown | None:
         """The encoder compiled into this engine's SQL for these columns and their described
-        types, or None: rows are then fetched and encoded one by one."""
+        types, or None: rows are then fetched and encoded one by one. May raise
+        PushdownUnavailable to tell the user why not."""
         return None
 
     @abstractmethod

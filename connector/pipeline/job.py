@@ -24,7 +24,8 @@ from connector.cancel import CancelToken
 from connector.delivery import Sink
 from connector.errors import Cancelled, ConfigError, ConnectorError, InvalidRecordsError, SourceError
 from connector.mapping import ColumnBinding, OutputMapping, bind_columns, compile_mapping
-from connector.outputs.base import InvalidRecord, OutputPlugin, Pushdown, RecordEncoder
+from connector.outputs.base import (InvalidRecord, OutputPlugin, Pushdown, PushdownUnavailable,
+                                    RecordEncoder)
 from connector.records import Batch
 from connector.report import JobReport
 from connector.source import Shard, Source, Stream, shard_sql
@@ -113,16 +114,20 @@ class ExportJob:
                             known=plugin.known_columns, types=types, warn=self._warn)
 
     def _open(self, sql: str, stack: ExitStack) -> tuple[Stream, Pushdown | None, ColumnBinding]:
-        """The query's stream: Arrow batches with the output's SQL around it when the engine
-        and the output support it, else rows."""
+        """The query's stream: the engine's batches with the output's SQL around it when the
+        engine and the output support it, else rows."""
         described = self.source.describe(sql) if self.use_pushdown else None
         columns = None
         if described is not None:
             columns = self._bind([n for n, _ in described], [t for _, t in described])
-            pushdown = self.plugin.pushdown(sql, self.source.dialect, columns)
+            try:
+                pushdown = self.plugin.pushdown(sql, self.source.dialect, columns)
+            except PushdownUnavailable as exc:
+                self._warn(f"encoding rows in Python: {exc}")
+                pushdown = None
             if pushdown is not None:
                 try:
-                    stream = stack.enter_context(self.source.stream_arrow(pushdown.sql))
+                    stream = stack.enter_context(self.source.stream_batches(pushdown.sql))
                     return stream, pushdown, columns
                 except SourceError as exc:
                     # A bug in the compiled SQL must not stop an export the rows can do.
@@ -239,8 +244,8 @@ class ExportJob:
 
     def _encode_batches(self, stream: Stream, pushdown: Pushdown,
                         columns: ColumnBinding) -> Records:
-        """As _encode_rows, from Arrow batches the engine encoded; the rows it left to the
-        reference are converted to Python and encoded one by one."""
+        """As _encode_rows, from batches the engine encoded; the rows it left to the reference
+        are converted to Python and encoded one by one."""
         report = self.report
         invalid = self._invalid(pushdown.columns)  # its rows hold only the output's columns
         refresh = pushdown.encoder.refresh_clock

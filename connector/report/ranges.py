@@ -5,6 +5,8 @@ large result there is one range per gap, and the report must stay small whatever
 """
 from __future__ import annotations
 
+import heapq
+import itertools
 from array import array
 from typing import Iterable, Iterator
 
@@ -50,6 +52,18 @@ class RangeList:
     def __len__(self) -> int:
         return self.count
 
+    @property
+    def spans(self) -> int:
+        """How many [first, last] ranges."""
+        return len(self._firsts)
+
+    def json(self, limit: int | None = None) -> bytes:
+        """The ranges as a JSON array, written without a Python list per range."""
+        pairs = zip(self._firsts, self._lasts)
+        if limit is not None:
+            pairs = itertools.islice(pairs, limit)
+        return b"[" + b",".join(b"[%d,%d]" % p for p in pairs) + b"]"
+
     def as_list(self, limit: int | None = None) -> list[list[int]]:
         pairs = zip(self._firsts, self._lasts)
         return [[a, b] for a, b in (pairs if limit is None else list(pairs)[:limit])]
@@ -57,7 +71,9 @@ class RangeList:
 
 def complement(total: int, *parts: Iterable[tuple[int, int]]) -> RangeList:
     """Rows 1..total in none of the given range lists."""
-    covered = sorted(r for part in parts for r in part)
+    # Each part is already in order: merged lazily, not sorted into one list (a report of
+    # millions of rows with scattered invalid ones holds hundreds of thousands of ranges).
+    covered = heapq.merge(*parts)
     out = RangeList()
     nxt = 1
     for first, last in covered:

@@ -7,11 +7,14 @@ holds by construction, whatever way the job ended.
 """
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
+
+import orjson
 
 from connector.masking import is_code_like, mask_value, show_value
 from connector.records import BatchOutcome
@@ -132,6 +135,16 @@ class JobReport:
 
     # ------------------------------------------------------------------ output
     def to_dict(self) -> dict[str, Any]:
+        return self._fields(lambda ranges, limit=None: ranges.as_list(limit))
+
+    def to_json(self) -> bytes:
+        """to_dict() as indented JSON, each list of row ranges on one line (a report of millions
+        of rows may hold hundreds of thousands of them: no Python list is made per range)."""
+        return orjson.dumps(self._fields(lambda ranges, limit=None: orjson.Fragment(
+            ranges.json(limit))), option=orjson.OPT_INDENT_2)
+
+    def _fields(self, ranges: Callable[..., Any]) -> dict[str, Any]:
+        """The report's keys; `ranges(range_list, limit)` renders each set of rows."""
         duration = self.duration_seconds
         failed = self.failed_rows()
         return {
@@ -158,10 +171,10 @@ class JobReport:
             "events_per_second": round(self.events_sent / duration, 1) if duration > 0 else None,
             "invalid_by_column": dict(self.invalid_by_column.most_common()),
             "invalid_samples": self.invalid_samples,
-            "invalid_rows": self.invalid_rows.as_list(MAX_INVALID_ROWS_LISTED),
+            "invalid_rows": ranges(self.invalid_rows, MAX_INVALID_ROWS_LISTED),
             "rejected": self.rejected,
-            "accepted_rows": self.accepted_rows.as_list(),
-            "failed_rows": failed.as_list(),
+            "accepted_rows": ranges(self.accepted_rows),
+            "failed_rows": ranges(failed),
             "warnings": self.warnings,
         }
 
@@ -169,7 +182,7 @@ class JobReport:
         """The text summary; `with_error=False` leaves out the error line (a caller that
         printed the error first). A run that failed before reading a row or sending a request
         has no counters worth showing: one line."""
-        d = self.to_dict()
+        d = self._fields(lambda ranges, limit=None: ranges)  # the summary shows a few ranges
         verb = "written" if self.dry_run else "accepted"
         head = (f"{'Dry run' if self.dry_run else 'Export'} {d['status'].upper()}"
                 + (f" ({d['reason']})" if d["reason"] else "")
@@ -206,8 +219,8 @@ class JobReport:
         return "\n".join(lines)
 
 
-def _ranges_text(ranges: list[list[int]], limit: int = 8) -> str:
-    parts = [f"{a}" if a == b else f"{a}-{b}" for a, b in ranges[:limit]]
-    if len(ranges) > limit:
-        parts.append(f"... ({plural(len(ranges) - limit, 'more range')}; see --report-file)")
+def _ranges_text(ranges: RangeList, limit: int = 8) -> str:
+    parts = [f"{a}" if a == b else f"{a}-{b}" for a, b in itertools.islice(ranges, limit)]
+    if ranges.spans > limit:
+        parts.append(f"... ({plural(ranges.spans - limit, 'more range')}; see --report-file)")
     return ", ".join(parts)

@@ -1,5 +1,6 @@
 """The source stage: the user's SQL on an engine through SQLAlchemy, streamed in partitions or
-Arrow batches, optionally restricted to one shard."""
+in the engine's batch form (Arrow from DuckDB, RowBatch from Trino), optionally restricted to
+one shard."""
 from .engine import ARROW_BATCH_ROWS, DEFAULT_PARTITION_ROWS, Source, Stream
 from .sharding import Shard, parse_shard, shard_of, shard_sql
 from .urls import (DATABASE_URL_ENV, DEFAULT_DATABASE_URL, database_url, parse_database_url,

@@ -2,6 +2,10 @@
 
 `exec_driver_sql` passes the SQL to the driver untouched (`text()` would read `:name` as a bind
 parameter), and `partitions(N)` keeps memory flat: only N rows are held at a time.
+
+For outputs that compile their encoder into the engine's SQL, the result also comes in the
+engine's cheapest batch form: Arrow record batches from DuckDB, and from Trino the rows as the
+client decoded them from JSON, before its per-value conversion (`RowBatch`).
 """
 from __future__ import annotations
 
@@ -63,6 +67,9 @@ def _connect_args(url: sa.engine.URL, writable: bool = False, schema: str | None
             args["http_scheme"] = "https"
         if schema is not None:
             args["schema"] = schema
+        from . import trino_client  # requests and the trino client only when used
+
+        trino_client.check_url(url)
         return args
     return {}
 
@@ -92,6 +99,10 @@ def open_engine(url: str, *, writable: bool = False, schema: str | None = None,
                 dbapi_connection.execute(f"SET schema = {quote_literal(schema)}")
 
         sa.event.listen(engine, "connect", install)
+    elif engine.dialect.name == "trino":
+        from . import trino_client
+
+        trino_client.install(engine)
     return engine
 
 
@@ -127,7 +138,7 @@ def _driver_message(exc: BaseException) -> str:
 class Stream:
     columns: list[str]
     partitions: Iterator[Any]
-    result: Any
+    result: Any  # a SQLAlchemy result or a DB-API cursor: closing it stops the query
 
     def cancel(self) -> None:
         """Stop the query on the engine (for Trino, closing an unfinished result cancels it)."""
@@ -151,8 +162,9 @@ class Source:
     running or streaming (DuckDB stops at once; Trino's query is cancelled when its unfinished
     result is closed)."""
 
-    # Arrow record batches: for outputs that compile their encoder into the engine's SQL.
-    ARROW_DIALECTS = ("duckdb",)
+    # Engines whose results also come in batches (stream_batches), for outputs that compile
+    # their encoder into the engine's SQL.
+    BATCH_DIALECTS = ("duckdb", "trino")
 
     def __init__(self, url: str, partition_rows: int = DEFAULT_PARTITION_ROWS,
                  cancel: CancelToken | None = None, scheduled_time: int | None = None,
@@ -228,18 +240,26 @@ class Source:
 
     def describe(self, sql: str) -> list[tuple[str, str]] | None:
         """(name, type) of the query's columns without running it, or None if not available."""
-        if self.dialect not in self.ARROW_DIALECTS:
+        if self.dialect not in self.BATCH_DIALECTS:
             return None
+        # DuckDB: the query itself, not `SELECT * FROM (query)`: a subquery renames a second
+        # `email` or `EMAIL` to `EMAIL_1`, where the query's own result keeps both names (and
+        # the binding must refuse them on every path alike). Trino plans `LIMIT 0` to an empty
+        # result without reading anything.
+        probe = (f"DESCRIBE\n{sql}\n" if self.dialect == "duckdb"
+                 else f"SELECT * FROM (\n{sql}\n) AS q LIMIT 0")
         with self._connection() as conn:
             try:
-                # The query itself, not `SELECT * FROM (query)`: a subquery renames a second
-                # `email` or `EMAIL` to `EMAIL_1`, where the query's own result keeps both names
-                # (and the binding must refuse them on every path alike).
-                rows = conn.exec_driver_sql(f"DESCRIBE\n{sql}\n").fetchall()
+                if self.dialect == "duckdb":
+                    rows = conn.exec_driver_sql(probe).fetchall()
+                    return [(str(r[0]), str(r[1])) for r in rows]
+                result = conn.exec_driver_sql(self.prepare(probe))
+                description = result.cursor.description
+                result.fetchall()
+                return [(str(d[0]), str(d[1])) for d in description]
             except Exception:  # noqa: BLE001 - not describable: the standard path reports errors
                 self.cancel.raise_if_cancelled()
                 return None
-        return [(str(r[0]), str(r[1])) for r in rows]
 
     def column_names(self, sql: str) -> list[str]:
         """The names of the query's columns, in order, without reading its rows."""
@@ -253,8 +273,11 @@ class Source:
             finally:
                 result.close()
 
-    def stream_arrow(self, sql: str) -> Any:
-        """The query's result as Arrow record batches of at most ARROW_BATCH_ROWS rows."""
+    def stream_batches(self, sql: str) -> Any:
+        """The query's result in the engine's batch form: Arrow record batches of at most
+        ARROW_BATCH_ROWS rows (DuckDB), RowBatches (Trino, see trino_client.py)."""
+        if self.dialect == "trino":
+            return self._open_trino_rows(sql)
         return self._open(sql, self._arrow_batches)
 
     def _arrow_batches(self, result: Any) -> Iterator[Any]:
@@ -263,6 +286,37 @@ class Source:
             # to_arrow_reader since DuckDB 1.4; fetch_record_batch before (deprecated since)
             reader = getattr(cursor, "to_arrow_reader", None) or cursor.fetch_record_batch
             yield from reader(ARROW_BATCH_ROWS)
+        except Exception as exc:  # noqa: BLE001
+            raise self._failure("query failed while reading rows", exc) from None
+
+    @contextmanager
+    def _open_trino_rows(self, sql: str) -> Iterator[Stream]:
+        from . import trino_client
+
+        with self._connection() as conn:
+            self.cancel.raise_if_cancelled()
+            # The client's raw JSON values: its per-value conversion is applied only to the
+            # values the consumer needs (RowBatch.converters).
+            cursor = conn.connection.dbapi_connection.cursor(legacy_primitive_types=True)
+            try:
+                cursor.execute(self.prepare(sql))
+                columns = [str(d[0]) for d in cursor.description]
+                converters = trino_client.converters(cursor, columns)
+            except SourceError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                raise self._failure("query failed", exc) from None
+            stream = Stream(columns, self._trino_batches(cursor, converters), cursor)
+            try:
+                yield stream
+            finally:
+                stream.cancel()
+
+    def _trino_batches(self, cursor: Any, converters: list[Any]) -> Iterator[Any]:
+        from . import trino_client
+
+        try:
+            yield from trino_client.batches(cursor, converters)
         except Exception as exc:  # noqa: BLE001
             raise self._failure("query failed while reading rows", exc) from None
 

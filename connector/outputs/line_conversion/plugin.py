@@ -59,11 +59,15 @@ class LineConversionOutput(OutputPlugin):
         return LineEventEncoder(columns.index, **self._encoder_options())
 
     def pushdown(self, sql: str, dialect: str, columns: ColumnBinding) -> Pushdown | None:
-        if dialect != "duckdb":
-            return None
-        from .encoders.pushdown import compile_pushdown  # pyarrow is imported only when used
+        # Each compiler is imported only when used (the DuckDB one imports pyarrow).
+        if dialect == "duckdb":
+            from .encoders.pushdown import compile_pushdown
 
-        self._pushdown = compile_pushdown(sql, columns, **self._encoder_options())
+            self._pushdown = compile_pushdown(sql, columns, **self._encoder_options())
+        elif dialect == "trino":
+            from .encoders.pushdown_trino import compile_trino_pushdown
+
+            self._pushdown = compile_trino_pushdown(sql, columns, **self._encoder_options())
         return self._pushdown
 
     def sink(self) -> Sink:

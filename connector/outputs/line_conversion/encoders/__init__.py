@@ -2,8 +2,9 @@
 
 - `reference`: the definition, one field at a time;
 - `fastpath`: Python generated per run from the same plan, byte-identical where it accepts;
-- `pushdown`: the field table compiled to the engine's SQL (DuckDB), byte-identical where the
-  engine is sure, the reference deciding every other row.
+- the pushdown: the field table compiled to the engine's SQL, byte-identical where the engine is
+  sure, the reference deciding every other row: `sqlcore` (what every engine shares),
+  `pushdown` (DuckDB), `pushdown_trino` (Trino).
 
 `LineEventEncoder` is the row encoder the output hands the pipeline: the fast path first, the
 reference when the fast path is not sure.
