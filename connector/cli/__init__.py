@@ -1,7 +1,7 @@
 """The command line: thin commands over `connector.run_export` and the registries.
 
     connector QUERY_FILE --result RESULT ...   export (connector.cli.export)
-    connector outputs | docs | demo | schedule built-in commands
+    connector outputs | docs | demo | schedule | scheduler   built-in commands
     connector connections | secrets            saved connections and secrets
     connector NAME ...                         commands that installed outputs add (e.g. sandbox)
 
@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 
 from connector.outputs import command_names, load_command
 
-from . import connections, demo, docs, export, outputs, schedule, secrets
+from . import connections, demo, docs, export, outputs, schedule, scheduler, secrets
 
 BUILTIN: dict[str, Callable[[Sequence[str]], int]] = {
     "outputs": outputs.main,
@@ -23,6 +23,7 @@ BUILTIN: dict[str, Callable[[Sequence[str]], int]] = {
     "connections": connections.main,
     "secrets": secrets.main,
     "schedule": schedule.main,
+    "scheduler": scheduler.main,
 }
 
 

@@ -31,9 +31,11 @@ from connector.schedule.runner import SlotOutcome, export_definition, run_slot
 from connector.schedule.state import STATE_URL_ENV, default_state_url, state_url
 from connector.schedule.store import RunRecord, Schedule, ScheduleStore, check_schedule
 from connector.schedule.zones import DEFAULT_TIMEZONE, check_timezone
+from connector.scheduler.notify import describe_target
 
 from .export import ConsoleObserver, console_cancel, error, read_query, report_exit
 from .options import add_database_option, add_result_options, output_options, result_given
+from .scheduler import add_policy_options, with_policy
 
 MAX_SLOTS = 10_000
 
@@ -169,6 +171,7 @@ def _schedule_options(p: argparse.ArgumentParser, creating: bool) -> None:
                         "runner; not available yet)")
     add_result_options(p)
     add_database_option(p)
+    add_policy_options(p)
     _state_option(p)
 
 
@@ -200,10 +203,10 @@ def create(args: argparse.Namespace) -> int:
     if not args.query_file:
         raise ConfigError("QUERY_FILE is required")
     connection, output = output_options(args)
-    schedule = Schedule(
+    schedule = with_policy(Schedule(
         name=args.name, cron=args.cron, timezone=args.timezone, delay=args.delay,
         definition=export_definition(read_query(args.query_file), output, args.database,
-                                     os.path.abspath(args.query_file), connection))
+                                     os.path.abspath(args.query_file), connection)), args)
     check_schedule(schedule)
     check_output(output, connection)
     with _store(args) as store:
@@ -224,12 +227,12 @@ def update(args: argparse.Namespace) -> int:
             check_output(definition["output"], definition["connection"])
         if args.database is not None:
             definition["database_url"] = args.database
-        schedule = Schedule(
-            name=current.name,
+        schedule = with_policy(replace(
+            current,
             cron=current.cron if args.cron is None else args.cron,
             timezone=args.timezone or current.timezone,
             delay=current.delay if args.delay is None else args.delay,
-            kind=current.kind, definition=definition, enabled=current.enabled)
+            definition=definition), args)
         store.update(schedule)
         return _saved(store, schedule, "updated")
 
@@ -261,6 +264,9 @@ def _describe(schedule: Schedule, count: int) -> dict[str, Any]:
                            timespec="seconds")} for s in slots],
         "definition": definition,
         "created_at": _iso(schedule.created_at, tz), "updated_at": _iso(schedule.updated_at, tz),
+        "catchup": schedule.catchup, "catchup_limit": schedule.catchup_limit,
+        "overlap": schedule.overlap, "notify": [describe_target(t) for t in schedule.notify],
+        "disabled_reason": schedule.disabled_reason,
     }
 
 
@@ -294,9 +300,14 @@ def show(args: argparse.Namespace) -> int:
         return 0
     definition = d.pop("definition")
     query = definition.pop("query", "")
-    for key in ("name", "kind", "enabled", "cron", "timezone", "delay", "effective", "ignored",
-                "created_at", "updated_at"):
+    for key in ("name", "kind", "enabled", "disabled_reason", "cron", "timezone", "delay",
+                "effective", "ignored", "catchup", "catchup_limit", "overlap", "created_at",
+                "updated_at"):
+        if key == "disabled_reason" and not d[key]:
+            continue
         print(f"{key + ':':<12} {d[key]}")
+    for target in d["notify"]:
+        print(f"{'notify:':<12} {target}")
     for key, value in definition.items():
         text = json.dumps(value) if isinstance(value, dict) else "(default)" if value is None else value
         print(f"{key + ':':<12} {text}")
@@ -332,6 +343,9 @@ def _slot_line(outcome: SlotOutcome, count: int, index: int) -> str:
     prefix = f"connector: slot {when} ({index}/{count})"
     if outcome.status == "skipped":
         earlier = outcome.earlier
+        if earlier is not None and earlier.status == "queued":
+            return (f"{prefix}: skipped, the scheduler service has queued it "
+                    f"(attempt {earlier.attempt})")
         if earlier is not None and earlier.status == "running":
             return (f"{prefix}: skipped, another run has it (attempt {earlier.attempt}, "
                     f"process {earlier.pid} on {earlier.host})")
@@ -389,7 +403,7 @@ def _record(r: RunRecord, tz: dt.tzinfo) -> dict[str, Any]:
         "status": r.status, "reason": r.reason, "rows_read": r.rows_read,
         "events_sent": r.events_sent, "invalid_records": r.invalid_records,
         "rejected_events": r.rejected_events, "failed_events": r.failed_events,
-        "report_path": r.report_path, "error": r.error,
+        "report_path": r.report_path, "error": r.error, "note": r.note,
     }
 
 

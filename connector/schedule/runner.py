@@ -15,7 +15,7 @@ from connector.report import JobReport
 from connector.session import SessionContext
 
 from .state import state_home
-from .store import AlreadyClaimed, RunRecord, Schedule, ScheduleStore
+from .store import AlreadyClaimed, Claim, RunRecord, Schedule, ScheduleStore
 
 
 def export_definition(query: str, output: Mapping[str, Any], database_url: str | None,
@@ -54,16 +54,18 @@ class SlotOutcome:
 
 
 def run_slot(store: ScheduleStore, schedule: Schedule, slot: dt.datetime, *, again: bool = False,
-             cancel: CancelToken | None = None, observer: ExportObserver | None = None
-             ) -> SlotOutcome:
-    """Claim `slot` and run it. A slot claimed before is skipped unless `again`."""
+             cancel: CancelToken | None = None, observer: ExportObserver | None = None,
+             claim: Claim | None = None) -> SlotOutcome:
+    """Claim `slot` and run it. A slot claimed before is skipped unless `again`. With `claim`
+    (the scheduler service claimed the slot under a lease), run that attempt."""
     if schedule.kind != "export":
         raise ConfigError(f"schedule {schedule.name!r}: kind {schedule.kind!r} cannot run yet")
     unix = int(slot.timestamp())
-    try:
-        claim = store.claim(schedule.name, unix, again=again)
-    except AlreadyClaimed as exc:
-        return SlotOutcome(slot, "skipped", earlier=exc.latest)
+    if claim is None:
+        try:
+            claim = store.claim(schedule.name, unix, again=again)
+        except AlreadyClaimed as exc:
+            return SlotOutcome(slot, "skipped", earlier=exc.latest)
     path = report_path(schedule, slot, claim.attempt)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     report: JobReport | None = None

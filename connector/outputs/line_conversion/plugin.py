@@ -1,7 +1,6 @@
 """The `line_conversion` output: LINE Conversion API v1."""
 from __future__ import annotations
 
-import ipaddress
 import re
 from contextlib import AbstractContextManager
 from typing import Any, ClassVar, Mapping
@@ -10,6 +9,7 @@ from urllib.parse import urlsplit
 import phonenumbers
 
 from connector.delivery import DryRunSink, HttpBatchDelivery, RetryPolicy, Sink
+from connector.delivery.addresses import is_loopback_host
 from connector.errors import ConfigError
 from connector.mapping import ColumnBinding
 from connector.outputs.base import Emulator, OutputPlugin, Pushdown, RecordEncoder
@@ -20,17 +20,6 @@ from .encoders import LineEventEncoder
 from .fields import KNOWN_COLUMNS, REQUIRED_COLUMNS, VISIBLE_COLUMNS
 
 _VISIBLE_ASCII = re.compile(r"[\x21-\x7e]+")
-
-
-def is_loopback_host(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class LineConversionOutput(OutputPlugin):
