@@ -6,14 +6,20 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 import uuid
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, Sequence
+
+import pytest
 
 from connector.mapping import ColumnBinding, bind_columns
 from connector.outputs.base import InvalidRecord
@@ -284,3 +290,149 @@ def trino_url(timeout: float = 2.0) -> str | None:
     if not isinstance(info, dict) or info.get("starting") is not False:
         return None
     return f"trino://test@127.0.0.1:{port}/memory/default"
+
+
+def required_service_missing(message: str) -> None:
+    """A test's service is not there: it fails under CI=true (CI installs and starts every
+    service), and skips elsewhere with `message` saying how to start it."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+# --------------------------------------------------------------------------- headless Chromium
+CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+        "track", "wbr"}
+
+
+def find_chromium() -> str:
+    for name in CANDIDATES:
+        path = shutil.which(name)
+        if path:
+            return path
+    required_service_missing("headless Chromium is needed for the web page tests: "
+                             "apt-get install -y chromium (Debian package, /usr/bin/chromium)")
+    raise AssertionError("unreachable")
+
+
+def dump_dom(chromium: str, url: str) -> str:
+    with tempfile.TemporaryDirectory(prefix="sandbox-chromium-") as profile:
+        result = subprocess.run(
+            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+             "--no-first-run", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", "--disable-dev-shm-usage", f"--user-data-dir={profile}",
+             "--virtual-time-budget=5000", "--dump-dom", url],
+            capture_output=True, text=True, timeout=90,
+        )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+class ById(HTMLParser):
+    """Text content and attributes of every element with an id."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.text: dict[str, str] = {}
+        self.attrs: dict[str, dict[str, Any]] = {}
+        self.body: dict[str, Any] = {}
+        self.rows: dict[str, int] = {}
+        self._stack: list[tuple[str, str | None]] = []
+        self._tables: list[str | None] = []
+        self.html = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "body":
+            self.body = a
+        if tag == "table":
+            self._tables.append(a.get("id"))
+        if tag == "tr" and self._tables and self._tables[-1]:
+            self.rows[self._tables[-1]] = self.rows.get(self._tables[-1], 0) + 1
+        if tag in VOID:
+            return
+        element_id = a.get("id")
+        if element_id:
+            self.text[element_id] = ""
+            self.attrs[element_id] = a
+        self._stack.append((tag, element_id))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "table" and self._tables:
+            self._tables.pop()
+        for i in range(len(self._stack) - 1, -1, -1):
+            if self._stack[i][0] == tag:
+                del self._stack[i:]
+                break
+
+    def handle_data(self, data: str) -> None:
+        for _, element_id in self._stack:
+            if element_id:
+                self.text[element_id] += data
+
+
+# --------------------------------------------------------------------------- local PostgreSQL
+# Started by `bash .ci/postgres.sh start` on 127.0.0.1; PG_PORT overrides the port.
+PG_DEFAULT_PORT = 15432
+
+
+def postgres_port() -> int:
+    return int(os.environ.get("PG_PORT") or PG_DEFAULT_PORT)
+
+
+def postgres_admin_url() -> str | None:
+    """SQLAlchemy URL of the local PostgreSQL server's `postgres` database, if it answers."""
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{postgres_port()}/postgres"
+    try:
+        with socket.create_connection(("127.0.0.1", postgres_port()), timeout=2):
+            pass
+        import psycopg
+
+        with psycopg.connect(f"host=127.0.0.1 port={postgres_port()} user=postgres "
+                             "dbname=postgres connect_timeout=5"):
+            pass
+    except Exception:  # noqa: BLE001 - any failure means: not usable here
+        return None
+    return url
+
+
+def postgres_database(name: str) -> str:
+    """A fresh database `name` on the local PostgreSQL server (dropped first if it exists);
+    its SQLAlchemy URL. Fails under CI=true, skips elsewhere, when the server is missing."""
+    if postgres_admin_url() is None:
+        required_service_missing(f"no PostgreSQL server on 127.0.0.1:{postgres_port()} (start "
+                                 "one with: bash .ci/postgres.sh start)")
+    import psycopg
+
+    with psycopg.connect(f"host=127.0.0.1 port={postgres_port()} user=postgres dbname=postgres",
+                         autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"postgresql://postgres@127.0.0.1:{postgres_port()}/{name}"
+
+
+# --------------------------------------------------------------------------- scheduler helpers
+class ManualClock:
+    """A clock a test moves by hand (the scheduler service itself reads real time)."""
+
+    def __init__(self, start: float | None = None) -> None:
+        self.t = time.time() if start is None else start
+
+    def now(self) -> float:
+        return self.t
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+
+def slot_query(events: int = 3, prefix: str = "k") -> str:
+    """DuckDB SQL for `events` conversions whose deduplication keys name the slot they were
+    exported for: `{prefix}-{TD_SCHEDULED_TIME()}-{i}`."""
+    return (f"SELECT '{prefix}-' || CAST(TD_SCHEDULED_TIME() AS VARCHAR) || '-' || CAST(i AS VARCHAR)"
+            " AS deduplication_key, 'conversion' AS event_type, 'Purchase' AS event_name, "
+            "'web' AS source_type, CAST(epoch(now()) AS BIGINT) - 60 AS event_timestamp, "
+            f"'u' || CAST(i AS VARCHAR) AS external_id FROM range({events}) t(i)")

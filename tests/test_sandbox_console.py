@@ -1,12 +1,8 @@
 """The sandbox's web console, rendered by headless Chromium, shows what the API says."""
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import tempfile
 import time
-from html.parser import HTMLParser
 from typing import Any
 
 import httpx
@@ -14,6 +10,7 @@ import orjson
 import pytest
 
 from connector.outputs.line_conversion.sandbox import run_sandbox
+from helpers import ById, dump_dom, find_chromium
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -21,79 +18,6 @@ TAG = "5f0c7a5e-0000-4000-8000-0000000000c1"
 TOKEN = "console-test-token"
 EMAIL_HASH = "b6ebd83922edfa96b0ff9166a958badcc230dd68d2315ddfea22f20eaf05994a"
 PHONE_HASH = "8b664e742106a6db1edb1a51c79ced6d56b2541557fdfab1c41e98204c1b3713"
-CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
-        "track", "wbr"}
-
-
-def find_chromium() -> str:
-    for name in CANDIDATES:
-        path = shutil.which(name)
-        if path:
-            return path
-    message = ("headless Chromium is needed for the console test: "
-               "apt-get install -y chromium (Debian package, /usr/bin/chromium)")
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-def dump_dom(chromium: str, url: str) -> str:
-    with tempfile.TemporaryDirectory(prefix="sandbox-chromium-") as profile:
-        result = subprocess.run(
-            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-             "--no-first-run", "--disable-background-networking", "--disable-component-update",
-             "--disable-sync", "--disable-dev-shm-usage", f"--user-data-dir={profile}",
-             "--virtual-time-budget=5000", "--dump-dom", url],
-            capture_output=True, text=True, timeout=90,
-        )
-    assert result.returncode == 0, result.stderr[-2000:]
-    return result.stdout
-
-
-class ById(HTMLParser):
-    """Text content and attributes of every element with an id."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.text: dict[str, str] = {}
-        self.attrs: dict[str, dict[str, Any]] = {}
-        self.body: dict[str, Any] = {}
-        self.rows: dict[str, int] = {}
-        self._stack: list[tuple[str, str | None]] = []
-        self._tables: list[str | None] = []
-        self.html = ""
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = dict(attrs)
-        if tag == "body":
-            self.body = a
-        if tag == "table":
-            self._tables.append(a.get("id"))
-        if tag == "tr" and self._tables and self._tables[-1]:
-            self.rows[self._tables[-1]] = self.rows.get(self._tables[-1], 0) + 1
-        if tag in VOID:
-            return
-        element_id = a.get("id")
-        if element_id:
-            self.text[element_id] = ""
-            self.attrs[element_id] = a
-        self._stack.append((tag, element_id))
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "table" and self._tables:
-            self._tables.pop()
-        for i in range(len(self._stack) - 1, -1, -1):
-            if self._stack[i][0] == tag:
-                del self._stack[i:]
-                break
-
-    def handle_data(self, data: str) -> None:
-        for _, element_id in self._stack:
-            if element_id:
-                self.text[element_id] += data
-
-
 def ev(key: str, **user: Any) -> dict[str, Any]:
     return {"event": {"deduplication_key": key, "event_type": "conversion", "event_name": "Purchase",
                       "source_type": "web", "event_timestamp": int(time.time()) - 60},

@@ -208,7 +208,8 @@ def claim_next(store: ScheduleStore, schedule_id: int, owner: str, lease: float,
             lk.drop_queued(now, "disabled", "the schedule was disabled before the slot ran")
             return None
         open_ = lk.open_runs()
-        if any(r.live(now) for r in open_):
+        # A live lease, or one this owner holds (its run goes on here, whatever the clock says).
+        if any(r.live(now) or (r.status == RUNNING and r.lease_owner == owner) for r in open_):
             return None
         replaced: dict[int, OpenRun] = {}
         for run in open_:

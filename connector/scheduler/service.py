@@ -30,7 +30,7 @@ from connector.cancel import CancelToken
 from connector.errors import Cancelled, ConfigError
 from connector.schedule import claims
 from connector.schedule import cron as cronmod
-from connector.schedule.claims import QUEUED, LeasedClaim, ScheduleRow
+from connector.schedule.claims import QUEUED, RUNNING, LeasedClaim, ScheduleRow
 from connector.schedule.runner import run_slot
 from connector.schedule.store import RunRecord, Schedule, ScheduleStore
 
@@ -201,7 +201,8 @@ class Scheduler:
         for run in open_runs:  # oldest slot first
             if run.schedule_id not in candidates and (run.status == QUEUED or run.expired(now)):
                 candidates.append(run.schedule_id)
-        live = {r.schedule_id for r in open_runs if r.live(now)}
+        live = {r.schedule_id for r in open_runs
+                if r.live(now) or (r.status == RUNNING and r.lease_owner == self.owner)}
         for schedule_id in candidates:
             if schedule_id in live:
                 continue
@@ -254,7 +255,10 @@ class Scheduler:
                 s = lk.schedule
                 after = self._after(lk.row)
                 open_runs = lk.open_runs()
-                busy = any(r.status == QUEUED or r.live(now) for r in open_runs)
+                # Busy: a slot queued, or running under a lease (live, or expired and about to
+                # be taken over); a slot run by hand (`schedule run`, no lease) is not counted.
+                busy = any(r.status == QUEUED or (r.status == RUNNING and r.lease_owner)
+                           for r in open_runs)
                 decision = decide(s, after, now, busy=busy,
                                   misfire_grace=self.options.misfire_grace,
                                   claimed=lk.claimed(int(after), int(now)))
