@@ -150,8 +150,11 @@ TARGETS: dict[str, dict[str, Any]] = {
                                    "may be a secret reference (webhook URLs often hold a token)",
                     "oneOf": [{"type": "string", "minLength": 1},
                               {"type": "object", "minProperties": 1, "maxProperties": 1}]},
-            "headers": {"type": "object", "description": "extra request headers; each value "
-                                                         "may be a secret reference",
+            "headers": {"type": "object", "description": "extra request headers; a value may "
+                                                         "be a secret reference, and must be "
+                                                         "for a header whose name says auth, "
+                                                         "token, key, secret, signature, "
+                                                         "password or cookie",
                         "additionalProperties": _REFERENCE},
             "on": _ON,
             "timeout": {**_SECONDS, "description": "seconds per request (default 10)"},
@@ -193,6 +196,7 @@ TARGETS: dict[str, dict[str, Any]] = {
 
 _TYPES = ", ".join(TARGETS)
 _ADDRESS = re.compile(r"[^@\s]+@[^@\s]+\Z")
+_CREDENTIAL = re.compile(r"auth|token|key|secret|signature|password|cookie", re.IGNORECASE)
 
 
 def _problem(index: int, error: jsonschema.ValidationError) -> str:
@@ -235,7 +239,9 @@ def check_targets(value: Any) -> list[dict[str, Any]]:
             else:
                 _reference(f"{where}, url", target["url"])
             for name, header in (target.get("headers") or {}).items():
-                if not isinstance(header, str) or "${" in header:
+                # A header that carries a credential is given by reference, never stored as
+                # written; others (X-Source: connector) may be literal.
+                if not isinstance(header, str) or "${" in header or _CREDENTIAL.search(name):
                     _reference(f"{where}, headers/{name}", header)
         if kind == "email":
             _check_email(where, target)
