@@ -436,3 +436,42 @@ def slot_query(events: int = 3, prefix: str = "k") -> str:
             " AS deduplication_key, 'conversion' AS event_type, 'Purchase' AS event_name, "
             "'web' AS source_type, CAST(epoch(now()) AS BIGINT) - 60 AS event_timestamp, "
             f"'u' || CAST(i AS VARCHAR) AS external_id FROM range({events}) t(i)")
+
+
+def start_scheduler(cwd: Path, *args: str, env: dict[str, str] | None = None,
+                    name: str = "scheduler") -> tuple[subprocess.Popen[bytes], Path]:
+    """`python -m connector scheduler ARGS...` in the background, its log in a file (a pipe
+    nobody reads could fill and stall it); the test token in its environment."""
+    full_env = {k: v for k, v in os.environ.items()
+                if k not in ("CONNECTOR_DATABASE_URL", "CONNECTOR_STATE_URL")}
+    full_env.update({"TEST_LINE_TOKEN": TOKEN, "XDG_STATE_HOME": str(cwd / "state"),
+                     "CONNECTOR_CONFIG_HOME": str(cwd / "config-home"), **(env or {})})
+    log = cwd / f"{name}-{uuid.uuid4().hex[:6]}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "connector", "scheduler", *args], cwd=cwd,
+                                env=full_env, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+    return proc, log
+
+
+def wait_for(predicate: Any, timeout: float, what: str, interval: float = 0.2) -> Any:
+    """Poll `predicate` until it returns something true; its value. AssertionError naming
+    `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
+
+
+def backdate_schedule(store: Any, name: str, seconds: float) -> None:
+    """Make a schedule look created (and active) `seconds` earlier: a simulated downtime for
+    scheduler processes, which read real time."""
+    from connector.schedule.state import schedules
+
+    with store.engine.begin() as conn:
+        conn.execute(schedules.update().where(schedules.c.name == name).values(
+            created_at=schedules.c.created_at - seconds,
+            active_since=schedules.c.active_since - seconds))
