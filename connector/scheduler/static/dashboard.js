@@ -67,7 +67,7 @@ function renderSchedules(data, selected) {
       cell(s.kind, "sched-" + i + "-kind"),
       cell(s.cron === "" ? '""' : s.cron, "sched-" + i + "-cron"),
       cell(s.timezone, "sched-" + i + "-timezone"),
-      cell(s.next_run ? s.next_run.scheduled_time : "-", "sched-" + i + "-next"),
+      cell(s.next_run ? s.next_run.scheduled_time : "-", "sched-" + i + "-next", "time"),
       cell(s.last_status || "never ran", "sched-" + i + "-last", "status-" + (s.last_status || "none")),
       cell(enabled, "sched-" + i + "-enabled"),
       cell(catchup, "sched-" + i + "-catchup"),
@@ -125,11 +125,11 @@ function renderHistory(data) {
   renderChart(data.runs);
   fill("history", data.runs.map((r, i) => {
     const tr = el("tr");
-    tr.append(cell(r.scheduled_time, "run-" + i + "-scheduled"),
+    tr.append(cell(r.scheduled_time, "run-" + i + "-scheduled", "time"),
       num(r.attempt, "run-" + i + "-attempt"),
       cell(statusText(r.status, r.reason), "run-" + i + "-status", "status-" + r.status),
-      cell(r.started, "run-" + i + "-started"),
-      cell(r.finished, "run-" + i + "-finished"),
+      cell(r.started, "run-" + i + "-started", "time"),
+      cell(r.finished, "run-" + i + "-finished", "time"),
       num(r.rows_read, "run-" + i + "-read"),
       num(r.events_sent, "run-" + i + "-sent"),
       num(r.invalid_records, "run-" + i + "-invalid"),
