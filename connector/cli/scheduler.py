@@ -150,6 +150,23 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def options_markdown() -> str:
+    """The service's options, from its parser (the docs' table)."""
+    rows = ["| Option | Default | Meaning |", "|---|---|---|"]
+    for action in build_parser()._actions:
+        if not action.option_strings or action.dest == "help":
+            continue
+        name = action.option_strings[0] + (f" {action.metavar}" if action.metavar else "")
+        default = "" if action.default in (None, False) else f"`{action.default}`"
+        # The default state file depends on the machine: the docs show where it is.
+        text = (action.help or "").replace(
+            default_state_url(), "sqlite:///${XDG_STATE_HOME:-~/.local/state}/connector/state.db"
+        ).replace("|", "\\|")
+        text = text.split(" (default", 1)[0] if default else text
+        rows.append(f"| `{name}` | {default} | {text} |")
+    return "\n".join(rows)
+
+
 def configure_logging() -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s",

@@ -17,6 +17,7 @@ import datetime as dt
 import socket
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -174,6 +175,50 @@ def history(store: ScheduleStore, name: str, limit: int = HISTORY_LIMIT) -> dict
 
 
 # --------------------------------------------------------------------------- metrics
+@dataclass(frozen=True)
+class Metric:
+    name: str  # a counter's samples get `_total`
+    kind: str  # counter | gauge
+    help: str
+    labels: tuple[str, ...]
+
+    @property
+    def exposed(self) -> str:
+        return self.name + ("_total" if self.kind == "counter" else "")
+
+    def family(self) -> Any:
+        cls = CounterMetricFamily if self.kind == "counter" else GaugeMetricFamily
+        return cls(self.name, self.help, labels=list(self.labels))
+
+
+# What /metrics exposes, declared once (the collector and the docs' table read it).
+METRICS = {m.name: m for m in (
+    Metric("connector_schedule_runs", "counter", "Runs of each schedule by status: success, "
+           "error, skipped (catch-up, overlap, disabled), abandoned (its scheduler died)",
+           ("schedule", "status")),
+    Metric("connector_schedule_events_sent", "counter",
+           "Events the API accepted, over every run of the schedule", ("schedule",)),
+    Metric("connector_schedule_last_success_timestamp_seconds", "gauge",
+           "When the schedule's last successful run finished (UNIX time; absent before the "
+           "first)", ("schedule",)),
+    Metric("connector_schedule_enabled", "gauge", "1 when the schedule is enabled",
+           ("schedule",)),
+    Metric("connector_schedule_runs_in_progress", "gauge", "Slots queued or running now",
+           ("schedule", "state")),
+    Metric("connector_schedule_consecutive_config_errors", "gauge",
+           "Consecutive runs that failed with a configuration error (3 disable the schedule)",
+           ("schedule",)),
+)}
+
+
+def metrics_markdown() -> str:
+    rows = ["| Metric | Type | Labels | Meaning |", "|---|---|---|---|"]
+    for m in METRICS.values():
+        rows.append(f"| `{m.exposed}` | {m.kind} | {', '.join(f'`{label}`' for label in m.labels)}"
+                    f" | {m.help} |")
+    return "\n".join(rows)
+
+
 class StateCollector:
     """Prometheus metrics read from the state database at each scrape (the same on every
     scheduler that shares it)."""
@@ -182,36 +227,24 @@ class StateCollector:
         self.store = store
 
     def collect(self) -> Iterator[Any]:
-        runs_total = CounterMetricFamily(
-            "connector_schedule_runs", "Runs of each schedule by status (skipped slots "
-            "included; abandoned: a scheduler died running it)", labels=["schedule", "status"])
-        events = CounterMetricFamily("connector_schedule_events_sent",
-                                     "Events the API accepted, over every run of the schedule",
-                                     labels=["schedule"])
-        last_success = GaugeMetricFamily(
-            "connector_schedule_last_success_timestamp_seconds",
-            "When the schedule's last successful run finished (UNIX time)", labels=["schedule"])
-        enabled = GaugeMetricFamily("connector_schedule_enabled",
-                                    "1 when the schedule is enabled", labels=["schedule"])
-        in_progress = GaugeMetricFamily("connector_schedule_runs_in_progress",
-                                        "Runs queued or running now", labels=["schedule", "state"])
-        errors = GaugeMetricFamily("connector_schedule_consecutive_config_errors",
-                                   "Consecutive runs that failed with a configuration error "
-                                   "(3 disable the schedule)", labels=["schedule"])
+        f = {name: m.family() for name, m in METRICS.items()}
         counts, open_ = _counts(self.store), _open(self.store)
         for row in schedule_rows(self.store):
             name = row.schedule.name
             c = counts.get(name, {"runs": {}, "events_sent": 0, "last_success": None})
             for status in STATUSES:
-                runs_total.add_metric([name, status], c["runs"].get(status, 0))
-            events.add_metric([name], c["events_sent"])
+                f["connector_schedule_runs"].add_metric([name, status], c["runs"].get(status, 0))
+            f["connector_schedule_events_sent"].add_metric([name], c["events_sent"])
             if c["last_success"] is not None:
-                last_success.add_metric([name], c["last_success"])
-            enabled.add_metric([name], 1 if row.schedule.enabled else 0)
+                f["connector_schedule_last_success_timestamp_seconds"].add_metric(
+                    [name], c["last_success"])
+            f["connector_schedule_enabled"].add_metric([name], 1 if row.schedule.enabled else 0)
             for state in (QUEUED, RUNNING):
-                in_progress.add_metric([name, state], open_.get(name, {}).get(state, 0))
-            errors.add_metric([name], row.config_errors)
-        yield from (runs_total, events, last_success, enabled, in_progress, errors)
+                f["connector_schedule_runs_in_progress"].add_metric(
+                    [name, state], open_.get(name, {}).get(state, 0))
+            f["connector_schedule_consecutive_config_errors"].add_metric([name],
+                                                                          row.config_errors)
+        yield from f.values()
 
 
 def metrics_text(store: ScheduleStore) -> bytes:

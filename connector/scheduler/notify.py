@@ -120,9 +120,9 @@ class RunEvent:
 _ON = {"enum": list(ON), "description": "`failure` (default): failed runs only; `always`: every "
                                          "run"}
 _SECONDS = {"type": "number", "exclusiveMinimum": 0, "maximum": 3600}
-_REFERENCE = {"description": "a secret reference: `${secret:KEY}`, `${NAME}` (an environment "
-                             "variable), or `{\"secret\": KEY}`, `{\"env\": NAME}`, "
-                             "`{\"file\": PATH}`, `{\"keyring\": ENTRY}`",
+_REFERENCE = {"description": "`${secret:KEY}`, `${NAME}` (an environment variable), or "
+                             "`{\"secret\": KEY}`, `{\"env\": NAME}`, `{\"file\": PATH}`, "
+                             "`{\"keyring\": ENTRY}`",
               "oneOf": [{"type": "string"},
                         {"type": "object", "minProperties": 1, "maxProperties": 1}]}
 
@@ -182,7 +182,7 @@ TARGETS: dict[str, dict[str, Any]] = {
             "ssl": {"type": "boolean", "description": "TLS from the start (SMTPS, port 465) "
                                                      "instead of STARTTLS (default false)"},
             "user": {"type": "string", "description": "log in as this user (needs `password`)"},
-            "password": {**_REFERENCE, "description": "the SMTP password, as a secret "
+            "password": {**_REFERENCE, "description": "the SMTP password as a secret "
                                                       "reference, never the password itself: "
                                                       + _REFERENCE["description"]},
             "ca_file": {"type": "string", "description": "a CA bundle to trust for the server's "
@@ -472,3 +472,25 @@ def notify(targets: Sequence[Mapping[str, Any]], event: RunEvent, hidden: set[st
         log.info("notify %s: target %d (%s) told: %s", event.get("schedule"), index, kind,
                  secrets.redactor(where))
     return failures
+
+
+# --------------------------------------------------------------------------- docs
+
+def targets_markdown() -> str:
+    """Each target type's keys, from TARGETS."""
+    rows = ["| Type | Key | Required | Meaning |", "|---|---|---|---|"]
+    for kind, schema in TARGETS.items():
+        required = set(schema["required"])
+        for key, prop in schema["properties"].items():
+            if key == "type":
+                continue
+            rows.append(f"| `{kind}` | `{key}` | {'yes' if key in required else 'no'} | "
+                        f"{prop.get('description', '')} |")
+    return "\n".join(rows)
+
+
+def fields_markdown() -> str:
+    """What a notification says, from FIELDS."""
+    rows = ["| Webhook key / email line | Command variable | Meaning |", "|---|---|---|"]
+    rows += [f"| `{f.name}` | `{f.env}` | {f.description} |" for f in FIELDS]
+    return "\n".join(rows)
