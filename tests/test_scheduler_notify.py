@@ -345,3 +345,23 @@ def test_schedule_create_checks_and_show_hides_the_targets(env, tmp_path):
     store = ScheduleStore(env["url"])
     assert tuple(store.get("n").notify) == ()
     store.close()
+
+
+def test_a_command_does_not_inherit_the_variables_a_saved_connection_reads(env, tmp_path,
+                                                                           monkeypatch):
+    from connector.scheduler.service import hidden_names
+
+    monkeypatch.setenv("LINE_PROD_TOKEN", TOKEN)
+    added = run_connector(tmp_path, "connections", "add", "prod", "--type", "line_conversion",
+                          "--set", f"line_tag_id={TAG}", "--secret",
+                          "access_token=env:LINE_PROD_TOKEN",
+                          env={"CONNECTOR_CONFIG_HOME": str(tmp_path / "config")})
+    assert added.returncode == 0, added.stderr
+    schedule = Schedule(name="c", cron="@daily", notify=(
+        {"type": "webhook", "url": "${HOOK_URL}"},), definition=export_definition(
+            "SELECT 1", {"endpoint": "${ENDPOINT}"}, None, connection="prod"))
+    hidden = hidden_names(schedule)
+    assert {"LINE_PROD_TOKEN", "HOOK_URL", "ENDPOINT"} <= hidden
+    from connector.scheduler.notify import command_environment
+
+    assert "LINE_PROD_TOKEN" not in command_environment(hidden)

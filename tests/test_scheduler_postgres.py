@@ -149,3 +149,18 @@ def test_postgresql_claims_are_unique_under_concurrent_deciders(tmp_path, sandbo
     assert sum(r.status == "running" for r in rows) == 1
     for s in [store, *stores]:
         s.close()
+
+
+def test_a_missing_postgresql_fails_under_ci_and_skips_elsewhere(monkeypatch):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there once closed
+    monkeypatch.setenv("PG_PORT", str(port))
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="bash .ci/postgres.sh start"):
+        postgres_database("connector_test_missing")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="bash .ci/postgres.sh start"):
+        postgres_database("connector_test_missing")

@@ -27,6 +27,7 @@ from typing import Protocol
 from sqlalchemy import exc as sa_exc
 
 from connector.cancel import CancelToken
+from connector.connections import ConnectionStore
 from connector.errors import Cancelled, ConfigError
 from connector.schedule import claims
 from connector.schedule import cron as cronmod
@@ -91,6 +92,20 @@ def event_of(record: RunRecord, schedule: Schedule, disabled: bool) -> notify.Ru
         "failed_events": record.failed_events, "report_path": record.report_path,
         "schedule_disabled": disabled, "note": record.note, "host": record.host,
     })
+
+
+def hidden_names(schedule: Schedule) -> set[str]:
+    """Environment variables a notification command must not inherit: those the schedule's
+    definition, its saved connection and its notification targets read secrets from."""
+    names = notify.referenced_names(dict(schedule.definition)) | \
+        notify.referenced_names(list(schedule.notify))
+    connection = schedule.definition.get("connection")
+    if connection:
+        try:
+            names |= notify.referenced_names(ConnectionStore().get(connection).as_config())
+        except ConfigError:
+            pass  # the run failed on it already; nothing more to hide
+    return names
 
 
 class Scheduler:
@@ -351,10 +366,8 @@ class Scheduler:
                 log.warning("disable %s: %s", schedule.name, disabled)
             if record is not None and schedule.notify:
                 record = self.store.run(claim.run_id) or record  # with the note, if any
-                hidden = notify.referenced_names(dict(schedule.definition)) | \
-                    notify.referenced_names(list(schedule.notify))
                 notify.notify(schedule.notify, event_of(record, schedule, bool(disabled)),
-                              hidden)
+                              hidden_names(schedule))
         except Exception as exc:  # noqa: BLE001 - a worker must never die silently
             log.error("run %s: slot %s, attempt %d: the scheduler failed to record it: %s",
                       schedule.name, when, claim.attempt, type(exc).__name__)
