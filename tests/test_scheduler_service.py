@@ -180,3 +180,19 @@ def test_a_dashboard_port_in_use_exits_2(tmp_path):
                             "--ui", "--ui-port", str(port), "--once")
     assert run.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_the_service_rides_out_a_state_database_it_cannot_read(tmp_path):
+    """--once with a state database that fails under it: a warning, exit 1, no traceback."""
+    import sqlalchemy as sa
+
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    ScheduleStore(url).close()  # created and migrated
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:  # the table the service reads first is gone
+        conn.execute(sa.text("ALTER TABLE schedules RENAME TO schedules_gone"))
+    engine.dispose()
+    run = run_connector(tmp_path, "scheduler", "--state", url, "--once")
+    assert run.returncode == 1, run.stderr
+    assert "the state database did not answer (OperationalError)" in run.stderr
+    assert "Traceback" not in run.stderr

@@ -162,7 +162,18 @@ class Scheduler:
             while True:
                 claimed = 0
                 if self._accepting():
-                    claimed = self.tick()
+                    try:
+                        claimed = self.tick()
+                    except sa_exc.SQLAlchemyError as exc:
+                        # The database restarted or the network dropped: running exports go
+                        # on, and the next look tries again.
+                        log.warning("the state database did not answer (%s); trying again in "
+                                    "%gs", type(getattr(exc, "orig", None) or exc).__name__,
+                                    self.options.poll)
+                        claimed = -1
+                        if self.options.once:  # cron starts it again next time
+                            self.failed_runs += 1
+                            self.stop()
                 if self._stopping and self._deadline is not None and not self._cancelled \
                         and time.monotonic() >= self._deadline and self.active:
                     self._cancel_all()
@@ -276,7 +287,7 @@ class Scheduler:
                            for r in open_runs)
                 decision = decide(s, after, now, busy=busy,
                                   misfire_grace=self.options.misfire_grace,
-                                  claimed=lk.claimed(int(after), int(now)))
+                                  claimed=lk.claimed(int(after), int(now - s.delay) + 1))
                 if decision.empty:
                     return
                 for t in decision.run:
