@@ -71,6 +71,10 @@ def test_three_schedulers_run_each_slot_once_and_take_over_a_killed_one(tmp_path
     assert LEASE - 1 <= took <= LEASE + 15, took  # after the lease expired, not before
 
     rows = history(store)
+    # On a slow start a minute boundary may pass first: catch-up `latest` skipped the older.
+    assert all(r.status == "skipped" and r.reason == "catchup"
+               for r in rows if r.scheduled_time < first)
+    rows = [r for r in rows if r.scheduled_time >= first]
     slots = sorted({r.scheduled_time for r in rows})
     assert slots[0] == first and all(b - a == 60 for a, b in zip(slots, slots[1:]))
     by_slot = {t: [r for r in rows if r.scheduled_time == t] for t in slots}
