@@ -68,7 +68,8 @@ def test_three_schedulers_run_each_slot_once_and_take_over_a_killed_one(tmp_path
     logs = {p.pid: log.read_text() for p, log in procs}
     assert codes[killed["pid"]] == -signal.SIGKILL
     assert [c for pid, c in codes.items() if pid != killed["pid"]] == [0, 0], logs
-    assert LEASE - 1 <= took <= LEASE + 15, took  # after the lease expired, not before
+    # After the lease expired (renewed every third of it), not before; and soon after.
+    assert LEASE * 2 / 3 - 0.5 <= took <= LEASE + 15, took
 
     rows = history(store)
     # On a slow start a minute boundary may pass first: catch-up `latest` skipped the older.
