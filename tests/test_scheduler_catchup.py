@@ -270,45 +270,42 @@ def test_no_slot_from_before_creation_or_while_disabled(env, tmp_path):
     store.close()
 
 
-def test_overlap_wait_runs_the_next_slot_after_the_previous_ends(env):
+def slot_due_while_running(env: dict[str, Any], overlap: str) -> tuple[Any, ...]:
+    """A schedule whose first slot runs three seconds (the API delays it); the next slot falls
+    due meanwhile. Returns the store, the scheduler, the clock and the first slot."""
     sandbox = env["sandbox"]
     clock = ManualClock(hour_floor(time.time()) - 10 * HOUR + 600)
     store = ScheduleStore(env["url"], clock=clock)
-    create(store, sandbox, "wait", overlap="wait")
+    create(store, sandbox, overlap, overlap=overlap)
     scheduler = Scheduler(store, SchedulerOptions(), clock)
     first = hour_floor(clock.t) + HOUR
     sandbox.set_faults([{"delay_s": 3}])  # the first slot's request takes three seconds
     clock.t = first + 5
     assert scheduler.tick() == 1
     clock.t = first + HOUR + 5  # the next slot falls due while the first still runs
-    assert scheduler.tick() == 0  # queued, not started
+    assert scheduler.tick() == 0  # not started
+    return store, scheduler, clock, first
+
+
+def test_overlap_wait_runs_the_next_slot_after_the_previous_ends(env):
+    store, scheduler, clock, first = slot_due_while_running(env, "wait")
     statuses = {r.scheduled_time: r.status for r in store.history("wait")}
     assert statuses == {first: "running", first + HOUR: "queued"}
     scheduler.run_until_idle()
     assert runs_of(store, "wait") == [(first, 1, "success", None),
                                       (first + HOUR, 1, "success", None)]
-    got = keys(sandbox, "wait")
+    got = keys(env["sandbox"], "wait")
     assert slots_of(got) == [first, first + HOUR]
     assert all(int(k.split("-")[1]) == first for k in got[:3])  # the second only after the first
     store.close()
 
 
 def test_overlap_skip_records_the_slot_as_skipped(env):
-    sandbox = env["sandbox"]
-    clock = ManualClock(hour_floor(time.time()) - 10 * HOUR + 600)
-    store = ScheduleStore(env["url"], clock=clock)
-    create(store, sandbox, "skip", overlap="skip")
-    scheduler = Scheduler(store, SchedulerOptions(), clock)
-    first = hour_floor(clock.t) + HOUR
-    sandbox.set_faults([{"delay_s": 3}])
-    clock.t = first + 5
-    assert scheduler.tick() == 1
-    clock.t = first + HOUR + 5
-    assert scheduler.tick() == 0
+    store, scheduler, clock, first = slot_due_while_running(env, "skip")
     scheduler.run_until_idle()
     assert runs_of(store, "skip") == [(first, 1, "success", None),
                                       (first + HOUR, 1, "skipped", "overlap")]
-    assert slots_of(keys(sandbox, "skip")) == [first]
+    assert slots_of(keys(env["sandbox"], "skip")) == [first]
     assert "overlap 'skip'" in (store.history("skip")[0].note or "")
     # Once the schedule is free, the next slot runs.
     clock.t = first + 2 * HOUR + 5

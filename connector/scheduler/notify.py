@@ -120,11 +120,13 @@ class RunEvent:
 _ON = {"enum": list(ON), "description": "`failure` (default): failed runs only; `always`: every "
                                          "run"}
 _SECONDS = {"type": "number", "exclusiveMinimum": 0, "maximum": 3600}
+# A value that may be written out or be a reference table ({"secret": KEY}, ...).
+_TEXT_OR_TABLE = [{"type": "string", "minLength": 1},
+                  {"type": "object", "minProperties": 1, "maxProperties": 1}]
 _REFERENCE = {"description": "`${secret:KEY}`, `${NAME}` (an environment variable), or "
                              "`{\"secret\": KEY}`, `{\"env\": NAME}`, `{\"file\": PATH}`, "
                              "`{\"keyring\": ENTRY}`",
-              "oneOf": [{"type": "string"},
-                        {"type": "object", "minProperties": 1, "maxProperties": 1}]}
+              "oneOf": _TEXT_OR_TABLE}
 
 # Each target type's keys, declared once: validation and the docs' table read these.
 TARGETS: dict[str, dict[str, Any]] = {
@@ -148,8 +150,7 @@ TARGETS: dict[str, dict[str, Any]] = {
             "type": {"const": "webhook"},
             "url": {"description": "where to POST the JSON: https, or http to a loopback host; "
                                    "may be a secret reference (webhook URLs often hold a token)",
-                    "oneOf": [{"type": "string", "minLength": 1},
-                              {"type": "object", "minProperties": 1, "maxProperties": 1}]},
+                    "oneOf": _TEXT_OR_TABLE},
             "headers": {"type": "object", "description": "extra request headers; a value may "
                                                          "be a secret reference, and must be "
                                                          "for a header whose name says auth, "
