@@ -366,6 +366,8 @@ def test_three_configuration_errors_disable_the_schedule_until_enabled(env, tmp_
     hist = run_connector(tmp_path, "schedule", "history", "broken", "--json", "--state",
                          env["url"])
     assert "disabled after 3 consecutive" in json.loads(hist.stdout)[0]["note"]
+    table = run_connector(tmp_path, "schedule", "history", "broken", "--state", env["url"])
+    assert "\nnote: " in table.stdout and "disabled after 3 consecutive" in table.stdout
     enable = run_connector(tmp_path, "schedule", "enable", "broken", "--state", env["url"])
     assert enable.returncode == 0, enable.stderr
     resumed = store.get("broken")

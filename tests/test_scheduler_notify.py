@@ -206,7 +206,7 @@ def test_failure_and_success_are_told_by_command_webhook_and_email(env, smtp, we
     assert smtp["logins"] and all(ok for _, ok in smtp["logins"])
     fail_mail = next(message_from_bytes(m["content"], policy=email.policy.default) for m in mails
                      if b"fails" in m["content"].split(b"\n\n", 1)[0])
-    assert fail_mail["Subject"].startswith("connector schedule fails: error for ")
+    assert fail_mail["Subject"] == f"connector schedule fails: error for {fail_body['scheduled_time']}"
     assert sorted(mails[0]["to"]) == ["oncall@example.com", "ops@example.com"]
     body = fail_mail.get_content()
     for field in FIELDS:

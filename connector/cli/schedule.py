@@ -430,6 +430,10 @@ def history(args: argparse.Namespace) -> int:
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+    # What the scheduler service did because of a run (a skipped slot's reason is in STATUS).
+    for r in rows:
+        if r["note"] and r["status"] != "skipped":
+            print(f"note: {r['scheduled_time']} attempt {r['attempt']}: {r['note']}")
     return 0
 
 

@@ -105,6 +105,11 @@ class RunEvent:
         return (f"connector schedule {self.get('schedule')}: the run for "
                 f"{self.get('scheduled_time')} {status}{sent}{tail}{disabled}")
 
+    def subject(self) -> str:
+        disabled = " (schedule disabled)" if self.get("schedule_disabled") else ""
+        return (f"connector schedule {self.get('schedule')}: {self.get('status')} for "
+                f"{self.get('scheduled_time')}{disabled}")
+
     def as_json(self) -> dict[str, Any]:
         return {"text": self.summary(), **{f.name: self.values.get(f.name) for f in FIELDS}}
 
@@ -387,9 +392,7 @@ def send_webhook(target: Mapping[str, Any], event: RunEvent, secrets: Secrets,
 def send_email(target: Mapping[str, Any], event: RunEvent, secrets: Secrets) -> str:
     recipients = target["to"] if isinstance(target["to"], list) else [target["to"]]
     message = EmailMessage()
-    message["Subject"] = event.summary().split(": the run for ")[0] + (
-        f": {event.get('status')} for {event.get('scheduled_time')}"
-        + (" (schedule disabled)" if event.get("schedule_disabled") else ""))
+    message["Subject"] = event.subject()
     message["From"] = target["from"]
     message["To"] = ", ".join(recipients)
     message.set_content(event.summary() + "\n\n" + event.as_lines() + "\n")

@@ -192,6 +192,10 @@ class Scheduler:
                  self.started_runs, self.failed_runs)
         return 1 if self.options.once and self.failed_runs else 0
 
+    def close(self) -> None:
+        """Stop the lease renewer (after run_until_idle; run() stops it itself)."""
+        self._done.set()
+
     def run_until_idle(self, timeout: float = 300) -> None:
         """Tick and wait for the runs it starts until nothing more is claimable (tests; the
         clock stays where the test put it)."""
@@ -313,9 +317,10 @@ class Scheduler:
                          "" if len(skipped) == 1 else "s", reason, iso(skipped[0], tz),
                          iso(skipped[-1], tz))
         if decision.unrecorded or decision.older:
-            log.info("skip %s: %s%d more missed slots before those, not listed in the history "
-                     "(catch-up %s)", s.name, "at least " if decision.older else "",
-                     decision.unrecorded, s.catchup)
+            counted = f"{decision.unrecorded} more" if decision.unrecorded else "more"
+            log.info("skip %s: %s missed slots before those%s, without a history row each "
+                     "(catch-up %s)", s.name, counted,
+                     " (and older ones, not counted)" if decision.older else "", s.catchup)
         for t in decision.run:
             log.info("queue %s: slot %s", s.name, iso(t, tz))
 
@@ -366,7 +371,8 @@ class Scheduler:
             claims.release(self.store, claim)
             status = record.status if record else "error"
             if status != "success":
-                self.failed_runs += 1
+                with self._lock:
+                    self.failed_runs += 1
             config_error = record is not None and record.reason == ConfigError.reason
             disabled = claims.count_configuration_error(
                 self.store, claim.schedule_id, config_error, claim.run_id, DISABLE_AFTER,
