@@ -77,8 +77,8 @@ FROM b
 
 def query_sql() -> str:
     """The export query: the 17 columns, timestamps shifted so that they sit inside the window now."""
-    cols = [f"event_timestamp + (CAST(epoch(current_timestamp) AS BIGINT) - (SELECT epoch FROM meta)) "
-            f"AS event_timestamp" if c == "event_timestamp" else c for c in COLUMNS]
+    cols = ["event_timestamp + (CAST(epoch(current_timestamp) AS BIGINT) - (SELECT epoch FROM meta)) "
+            "AS event_timestamp" if c == "event_timestamp" else c for c in COLUMNS]
     return "SELECT " + ", ".join(cols) + " FROM events"
 
 

@@ -27,12 +27,9 @@ Wall times on a shared machine are noisy: CPU seconds of this process are printe
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,7 +40,8 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.datagen import COLUMNS, generate, query_sql  # noqa: E402
+from bench.datagen import generate, query_sql  # noqa: E402
+from bench.harness import run_export, start_receiver  # noqa: E402
 from connector.mapping import bind_columns  # noqa: E402
 from connector.outputs.base import InvalidRecord  # noqa: E402
 from connector.outputs.line_conversion.encoders import LineEventEncoder  # noqa: E402
@@ -51,8 +49,6 @@ from connector.outputs.line_conversion.encoders.pushdown import compile_pushdown
 from connector.outputs.line_conversion.fields import KNOWN_COLUMNS  # noqa: E402
 from connector.source import Source  # noqa: E402
 
-TAG = "00000000-0000-4000-8000-000000000000"
-CHANNEL = "1234567890"  # line_uid needs a channel id
 
 # --------------------------------------------------------------------------- in-process phases
 
@@ -165,88 +161,6 @@ def phase_engine(url: str, sql: str, *, complete: bool) -> dict[str, float]:
 # --------------------------------------------------------------------------- full export
 
 
-def start_receiver(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
-    port_file = workdir / "receiver.port"
-    port_file.unlink(missing_ok=True)
-    proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "receiver.py"), "--port-file",
-                             str(port_file)], stdout=subprocess.DEVNULL)
-    for _ in range(200):
-        if port_file.exists() and port_file.read_text():
-            return proc, int(port_file.read_text())
-        time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("receiver did not start")
-
-
-def receiver_stats(port: int) -> dict[str, int]:
-    import http.client
-
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    c.request("GET", "/stats")
-    data = json.loads(c.getresponse().read())
-    c.close()
-    return data
-
-
-def _watch_hwm(pid: int, peak: list[int]) -> None:
-    """Peak RSS of the export process: VmHWM, the kernel's high-water mark of the process's own
-    memory, polled until it exits. (ru_maxrss from wait4 would also count the benchmark process's
-    RSS at fork time, which Linux carries across exec.)"""
-    path = f"/proc/{pid}/status"
-    while True:
-        try:
-            with open(path) as f:
-                for line in f:
-                    if line.startswith("VmHWM:"):
-                        peak[0] = max(peak[0], int(line.split()[1]))
-                        break
-                else:
-                    return  # a zombie: no memory lines any more
-        except OSError:
-            return
-        time.sleep(0.02)
-
-
-def run_export(url: str, sql_file: Path, workdir: Path, *, max_records: int, port: int | None,
-               dry_run: bool, pushdown: bool = True) -> dict[str, Any]:
-    result = {"type": "line_conversion", "line_tag_id": TAG, "access_token": "bench-token",
-              "line_channel_id": CHANNEL, "max_records": max_records,
-              "endpoint": f"http://127.0.0.1:{port or 9}", "max_retry": 1}
-    report_file = workdir / "report.json"
-    report_file.unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", "connector", str(sql_file), "--result", json.dumps(result),
-           "--database", url, "--quiet", "--report-file", str(report_file)]
-    if dry_run:
-        cmd += ["--dry-run", os.devnull]
-    if not pushdown:
-        cmd += ["--no-pushdown"]
-    before = receiver_stats(port) if port else None
-    t = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peak = [0]
-    watcher = threading.Thread(target=_watch_hwm, args=(proc.pid, peak), daemon=True)
-    watcher.start()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t
-    watcher.join(timeout=1)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    rep = json.loads(report_file.read_text()) if report_file.exists() else {}
-    out: dict[str, Any] = {
-        "wall": wall, "exit": proc.returncode, "peak_rss_mb": peak[0] / 1024,
-        "cpu": usage.ru_utime + usage.ru_stime, "job_seconds": rep.get("duration_seconds"),
-        "events": rep.get("events_sent", 0), "requests": rep.get("requests", 0),
-        "invalid": rep.get("invalid_records", 0), "rows": rep.get("rows_read", 0),
-        "engine_rows": rep.get("engine_encoded_rows", 0),
-        "status": rep.get("status"), "stderr": err[-500:],
-    }
-    if port:
-        after = receiver_stats(port)
-        out["received_events"] = after["events"] - before["events"]  # type: ignore[index]
-        out["received_requests"] = after["requests"] - before["requests"]  # type: ignore[index]
-    return out
-
-
 # --------------------------------------------------------------------------- main
 
 
@@ -321,6 +235,22 @@ def bench_n(n: int, args: argparse.Namespace, workdir: Path, port: int | None,
                       f"{ratio:.2f}", f"{r['peak_rss_mb']:.0f}", f"{rps:,.1f}" if not dry else "-",
                       shares, f"{floor['wall']:.2f} ({n / floor['wall']:,.0f}/s)",
                       "ok" if ok else "CHECK"])
+    if args.sort_join:
+        # A self-join on the key and a sort on a text column: more than the embedded engine's
+        # default memory cap holds, so it must spill to its temporary directory and finish.
+        sj_file = workdir / "query_sort_join.sql"
+        sj_file.write_text(f"WITH q AS (\n{sql}\n)\nSELECT q.* FROM q JOIN "
+                           "(SELECT deduplication_key AS k FROM q) d ON q.deduplication_key = d.k\n"
+                           "ORDER BY q.email DESC NULLS LAST\n")
+        r = run_export(url, sj_file, workdir, max_records=args.max_records[0], port=None,
+                       dry_run=True)
+        ok = r["status"] == "success" and r["events"] + r["invalid"] == n
+        print(f"  dry-run, self-join + sort     {r['wall']:.2f}s wall, peak RSS "
+              f"{r['peak_rss_mb']:.0f} MB {'OK' if ok else 'CHECK: ' + r['stderr']}", flush=True)
+        table.append([f"{n:,}", "dry-run, self-join + sort", args.max_records[0],
+                      f"{r['wall']:.2f}", f"{r['events'] / r['wall']:,.0f}",
+                      f"{r['wall'] / floor['wall']:.2f}", f"{r['peak_rss_mb']:.0f}", "-", "-",
+                      f"{floor['wall']:.2f} ({n / floor['wall']:,.0f}/s)", "ok" if ok else "CHECK"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -331,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "connector-bench"))
     p.add_argument("--no-phases", action="store_true", help="skip the in-process fetch/encode phases")
     p.add_argument("--no-dry-run", action="store_true")
+    p.add_argument("--sort-join", action="store_true",
+                   help="also a dry run of the query self-joined and sorted (spills to disk)")
     p.add_argument("--no-python", action="store_true",
                    help="skip the comparison export with --no-pushdown (every row encoded in Python)")
     p.add_argument("--profile", action="store_true", help="pyinstrument profile of fetch + encode")

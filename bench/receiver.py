@@ -5,9 +5,14 @@ costs far less CPU than the exporter it measures. Events are counted by scanning
 `{"event":` (one per event as the exporter encodes them).
 
     python bench/receiver.py [--port 0] [--port-file PATH]
+                             [--latency-ms MS] [--max-in-flight N [--retry-after S]]
 
-GET /stats answers {"requests": n, "bytes": n, "events": n}; POST /reset zeroes the counters.
-It prints `PORT <n>` on stdout once listening.
+--latency-ms answers every request that much later (a round trip to a distant API);
+--max-in-flight answers 429 (with Retry-After when given) to a request that arrives while N
+are in progress, as an API with a concurrency limit would.
+
+GET /stats answers {"requests": n, "bytes": n, "events": n, "rejected_429": n, "peak": n};
+POST /reset zeroes the counters. It prints `PORT <n>` on stdout once listening.
 """
 from __future__ import annotations
 
@@ -20,6 +25,8 @@ import sys
 HOST = "127.0.0.1"
 ACCEPTED = (b"HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\n"
             b"Content-Length: 2\r\n\r\n{}")
+TOO_MANY = b"HTTP/1.1 429 Too Many Requests\r\nContent-Length: 0\r\n\r\n"
+TOO_MANY_AFTER = b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: %d\r\nContent-Length: 0\r\n\r\n"
 EVENT_MARK = b'{"event":'
 
 
@@ -27,6 +34,15 @@ class Counters:
     requests = 0
     bytes = 0
     events = 0
+    rejected_429 = 0
+    in_progress = 0
+    peak = 0
+
+
+class Config:
+    latency = 0.0  # seconds
+    max_in_flight: int | None = None
+    retry_after: int | None = None
 
 
 class Handler(asyncio.Protocol):
@@ -67,18 +83,40 @@ class Handler(asyncio.Protocol):
         path = rest.partition(b" ")[0]
         if method == b"GET" and path == b"/stats":
             data = json.dumps({"requests": Counters.requests, "bytes": Counters.bytes,
-                               "events": Counters.events}).encode()
+                               "events": Counters.events, "rejected_429": Counters.rejected_429,
+                               "peak": Counters.peak}).encode()
             self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                                  b"Content-Length: %d\r\n\r\n%s" % (len(data), data))
             return
         if method == b"POST" and path == b"/reset":
-            Counters.requests = Counters.bytes = Counters.events = 0
+            Counters.requests = Counters.bytes = Counters.events = Counters.rejected_429 = 0
+            Counters.peak = 0
             self.transport.write(ACCEPTED)
             return
         Counters.requests += 1
-        Counters.bytes += len(body)
-        Counters.events += body.count(EVENT_MARK)
-        self.transport.write(ACCEPTED)
+        busy = Config.max_in_flight is not None and Counters.in_progress >= Config.max_in_flight
+        if busy:
+            Counters.rejected_429 += 1
+            answer = TOO_MANY if Config.retry_after is None else \
+                TOO_MANY_AFTER % Config.retry_after
+        else:
+            Counters.bytes += len(body)
+            Counters.events += body.count(EVENT_MARK)
+            answer = ACCEPTED
+        if not Config.latency:
+            self.transport.write(answer)
+            return
+        # A turned-away request takes a round trip too, but no capacity.
+        if not busy:
+            Counters.in_progress += 1
+            Counters.peak = max(Counters.peak, Counters.in_progress)
+        asyncio.get_running_loop().call_later(Config.latency, self.answer_late, answer, not busy)
+
+    def answer_late(self, answer: bytes, served: bool) -> None:
+        if served:
+            Counters.in_progress -= 1
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(answer)
 
 
 async def serve(port: int, port_file: str | None) -> None:
@@ -100,7 +138,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--port-file")
+    p.add_argument("--latency-ms", type=float, default=0.0)
+    p.add_argument("--max-in-flight", type=int)
+    p.add_argument("--retry-after", type=int)
     args = p.parse_args(argv)
+    Config.latency = args.latency_ms / 1000
+    Config.max_in_flight = args.max_in_flight
+    Config.retry_after = args.retry_after
     asyncio.run(serve(args.port, args.port_file))
     return 0
 

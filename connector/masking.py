@@ -17,6 +17,11 @@ def is_code_like(value: Any) -> bool:
     return isinstance(value, str) and _CODE_LIKE.match(value) is not None
 
 
+# Control characters written as escapes, so that a shown value never breaks a line or a terminal.
+_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)} | {0x0A: "\\n", 0x0D: "\\r",
+                                                               0x09: "\\t"}
+
+
 def mask_value(value: Any) -> str:
     """A masked text form of any value: first character, ***, and for an address its TLD."""
     text = value if isinstance(value, str) else repr(value)
@@ -30,13 +35,24 @@ def mask_value(value: Any) -> str:
         return f"{local[:1]}***@{masked_domain}"
     if len(text) <= 2:
         return "*" * len(text)
-    return f"{text[:1]}***"
+    return f"{text[:1]}***".translate(_ESCAPES)
 
 
 def show_value(value: Any, limit: int = 64) -> str:
-    """An unmasked but bounded text form, for values that are known not to be personal."""
+    """An unmasked but bounded text form on one line, for values that are known not to be
+    personal."""
     text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= limit else text[:limit] + "…"
+    text = text if len(text) <= limit else text[:limit] + "…"
+    return text.translate(_ESCAPES)
+
+
+# `scheme://user:password@`: everything between `//` and the last `@` of the authority.
+_USERINFO = re.compile(r"(?<=//)[^/?#\s]*@")
+
+
+def hide_userinfo(text: str) -> str:
+    """Text with the credentials of any URL in it (`//user:password@host`) replaced by `***@`."""
+    return _USERINFO.sub("***@", text)
 
 
 class Redactor:

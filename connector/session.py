@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
-from typing import Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from connector.errors import ConfigError
@@ -38,13 +38,17 @@ class SessionContext:
 
     scheduled_time: dt.datetime | None = None  # aware
     timezone: str = "UTC"  # an IANA name, UTC, or +HH:MM: where the session variables are local
+    # A run of something with a schedule (a workflow's `schedule:`): the slots before and
+    # after this one, for digdag's last_session_* and next_session_* variables.
+    last_time: dt.datetime | None = None
+    next_time: dt.datetime | None = None
 
     def resolved(self) -> "SessionContext":
         """This session with its time fixed (the current second when it had none)."""
         if self.scheduled_time is not None:
             return self
         now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-        return SessionContext(now, self.timezone)
+        return replace(self, scheduled_time=now)
 
     @property
     def unixtime(self) -> int:
@@ -59,18 +63,32 @@ class SessionContext:
         return moment.astimezone(zone(self.timezone))
 
     def variables(self) -> dict[str, str]:
-        """The session variables, with digdag's names and formats."""
-        local = self.local_time()
-        offset = local.strftime("%z")
-        return {
-            "timezone": self.timezone,
-            "session_time": local.isoformat(timespec="seconds"),
-            "session_date": local.strftime("%Y-%m-%d"),
-            "session_date_compact": local.strftime("%Y%m%d"),
-            "session_local_time": local.strftime("%Y-%m-%d %H:%M:%S"),
-            "session_tz_offset": offset,
-            "session_unixtime": str(self.unixtime),
-        }
+        """The session variables, with digdag's names and formats (as text)."""
+        return {k: str(v) for k, v in self.parameters().items()}
+
+    def parameters(self) -> dict[str, Any]:
+        """The session variables as digdag's templates see them: `*_unixtime` are numbers, the
+        rest text. `last_session_*` and `next_session_*` exist only for a scheduled run."""
+        moment = self.resolved().scheduled_time
+        assert moment is not None
+        out: dict[str, Any] = {"timezone": self.timezone}
+        for prefix, when in (("session_", moment), ("last_session_", self.last_time),
+                             ("next_session_", self.next_time)):
+            if when is not None:
+                out.update(_time_variables(prefix, when.astimezone(zone(self.timezone))))
+        return out
+
+
+def _time_variables(prefix: str, local: dt.datetime) -> dict[str, Any]:
+    """digdag's set of variables for one moment, local to the session's zone."""
+    return {
+        f"{prefix}time": local.isoformat(timespec="seconds"),
+        f"{prefix}date": local.strftime("%Y-%m-%d"),
+        f"{prefix}date_compact": local.strftime("%Y%m%d"),
+        f"{prefix}local_time": local.strftime("%Y-%m-%d %H:%M:%S"),
+        f"{prefix}tz_offset": local.strftime("%z"),
+        f"{prefix}unixtime": int(local.timestamp()),
+    }
 
 
 _VARIABLE = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}")

@@ -17,12 +17,12 @@ from connector.connections.files import Warn
 from connector.masking import Redactor
 from connector.outputs import OutputPlugin, load_output
 
-from .expand import Expander, expand_env
+from .expand import Expander, check_env, expand_env
 from .layers import SETTINGS, connection_problems, merge, origin, typed_value
 from .parse import connection_name, parse_result
 from .validate import apply_defaults, problems, secret_keys, validate
 
-__all__ = ["SETTINGS", "Expander", "apply_defaults", "build_output", "check_type",
+__all__ = ["SETTINGS", "Expander", "apply_defaults", "check_env", "build_output", "check_type",
            "connection_name", "connection_problems", "expand_env", "merge", "parse_result",
            "problems", "resolve_config", "secret_keys", "typed_value", "validate"]
 

@@ -19,6 +19,37 @@ from connector.masking import Redactor
 _REF = re.compile(r"\$\{(?:secret:([^}]*)|([A-Za-z_][A-Za-z0-9_]*))\}")
 
 
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def check_env(config: Mapping[str, Any], env: Mapping[str, str] | None = None) -> None:
+    """Every `${NAME}` in string values names a variable that is set and not empty; else one
+    ConfigError that lists every variable that is not, with the settings that read it."""
+    env = os.environ if env is None else env
+    unset: dict[str, list[str]] = {}
+    empty: dict[str, list[str]] = {}
+    for key, value in config.items():
+        if not isinstance(value, str):
+            continue
+        for name in _ENV_REF.findall(value):
+            if name not in env:
+                unset.setdefault(name, []).append(str(key))
+            elif env[name] == "":
+                empty.setdefault(name, []).append(str(key))
+    if len(unset) + len(empty) == 1:  # one variable: the same words as when it is read
+        ((name, keys),), what = (unset or empty).items(), "not set" if unset else "set but empty"
+        if len(keys) == 1:
+            raise ConfigError(f"{keys[0]}: environment variable {name} is {what}")
+    problems = []
+    for found, what in ((unset, "not set"), (empty, "set but empty")):
+        if found:
+            names = ", ".join(f"{name} (for {', '.join(keys)})" for name, keys in found.items())
+            problems.append(f"environment variable{'s' if len(found) > 1 else ''} {names} "
+                            f"{'are' if len(found) > 1 else 'is'} {what}")
+    if problems:
+        raise ConfigError("; ".join(problems))
+
+
 def _is_reference_table(value: Any) -> bool:
     return isinstance(value, Mapping) and len(value) == 1 and next(iter(value)) in KINDS
 
@@ -46,6 +77,8 @@ class Expander:
             if name is not None:
                 if name not in self.env:
                     raise ConfigError(f"{key}: environment variable {name} is not set")
+                if self.env[name] == "":
+                    raise ConfigError(f"{key}: environment variable {name} is set but empty")
                 return self.env[name]
             try:
                 found = self.secrets.get(secret)
@@ -75,6 +108,9 @@ class Expander:
                origins: Mapping[str, str] | None = None) -> dict[str, Any]:
         """Every value resolved; `origins` (key -> layer) make errors say where a key came from."""
         origins = origins or {}
+        # Every missing or empty variable at once, not one per run.
+        check_env({f"{k} (from {origins[k]})" if k in origins else k: v
+                   for k, v in config.items()}, self.env)
         return {k: self.value(f"{k} (from {origins[k]})" if k in origins else k, v)
                 for k, v in config.items()}
 

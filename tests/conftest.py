@@ -1,11 +1,25 @@
-"""Shared fixtures: a real sandbox on loopback (helpers live in helpers.py)."""
+"""Shared fixtures: a real sandbox on loopback (helpers live in helpers.py); the property-based
+tests' profiles."""
 from __future__ import annotations
 
+import os
 from typing import Any, Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from connector.outputs.line_conversion.sandbox import run_sandbox
+
+# Property-based tests: a modest number of generated examples per test by default (the whole
+# suite stays within CI's budget); HYPOTHESIS_PROFILE=deep runs many more (see docs/testing.md).
+# No deadline: the machine is shared and each example runs real SQL, so timings are noisy.
+_COMMON: dict[str, Any] = dict(deadline=None, print_blob=True,
+                               suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("ci", max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", 40)),
+                          **_COMMON)
+settings.register_profile("deep", max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", 2000)),
+                          **_COMMON)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session")

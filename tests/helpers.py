@@ -19,6 +19,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, Sequence
 
+import orjson
 import pytest
 
 from connector.mapping import ColumnBinding, bind_columns
@@ -111,6 +112,23 @@ def run_connector(cwd: Path, *args: str, env: dict[str, str] | None = None,
     full_env.update({"TEST_LINE_TOKEN": TOKEN, "XDG_STATE_HOME": str(cwd / "state"), **(env or {})})
     return subprocess.run([sys.executable, "-m", "connector", *args], capture_output=True,
                           text=True, env=full_env, cwd=cwd, timeout=timeout)
+
+
+def run_main(argv: Sequence[str]) -> tuple[int, str, str]:
+    """The command line in-process (fast enough for generated inputs): (exit status, stdout,
+    stderr). The caller sets the environment (TEST_LINE_TOKEN)."""
+    import contextlib
+    import io
+
+    from connector import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            rc = cli.main(list(argv))
+        except SystemExit as exc:  # argparse
+            rc = int(exc.code or 0)
+    return rc, out.getvalue(), err.getvalue()
 
 
 def run_cli_peak_rss(tmp_path: Path, sql: str, config: dict[str, Any],
@@ -370,6 +388,90 @@ class ById(HTMLParser):
         for _, element_id in self._stack:
             if element_id:
                 self.text[element_id] += data
+
+
+class DevTools:
+    """Headless Chromium driven over its DevTools pipe (file descriptors 3 and 4): open a page
+    in a window of a given size and evaluate JavaScript in it, to measure the layout."""
+
+    def __init__(self, chromium: str) -> None:
+        import fcntl
+
+        self._profile = tempfile.TemporaryDirectory(prefix="sandbox-chromium-")
+        to_child, from_parent = os.pipe()
+        to_parent, from_child = os.pipe()
+        # Out of the way of 3 and 4, which the child's copies must take.
+        ends = [fcntl.fcntl(fd, fcntl.F_DUPFD, 100) for fd in (to_child, from_child)]
+        for fd in (to_child, from_child):
+            os.close(fd)
+
+        def child_pipes() -> None:
+            os.dup2(ends[0], 3)
+            os.dup2(ends[1], 4)
+
+        self._proc = subprocess.Popen(
+            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--remote-debugging-pipe",
+             "--no-first-run", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", "--disable-dev-shm-usage", f"--user-data-dir={self._profile.name}",
+             "about:blank"],
+            pass_fds=(3, 4, *ends), preexec_fn=child_pipes, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        for fd in ends:
+            os.close(fd)
+        self._write, self._read = from_parent, to_parent
+        self._id = 0
+        self._buffer = b""
+        self._session: str | None = None
+
+    def call(self, method: str, **params: Any) -> dict[str, Any]:
+        self._id += 1
+        message: dict[str, Any] = {"id": self._id, "method": method, "params": params}
+        if self._session is not None and not method.startswith(("Target.", "Browser.")):
+            message["sessionId"] = self._session
+        os.write(self._write, orjson.dumps(message) + b"\0")
+        deadline = time.monotonic() + 30
+        while True:
+            while b"\0" not in self._buffer:
+                assert time.monotonic() < deadline, f"no answer to {method}"
+                chunk = os.read(self._read, 1 << 16)
+                assert chunk, "Chromium closed its DevTools pipe"
+                self._buffer += chunk
+            raw, self._buffer = self._buffer.split(b"\0", 1)
+            reply = orjson.loads(raw)
+            if reply.get("id") == self._id:
+                assert "error" not in reply, reply["error"]
+                return reply["result"]
+
+    def open(self, url: str, width: int, height: int) -> None:
+        target = self.call("Target.createTarget", url="about:blank")["targetId"]
+        self._session = self.call("Target.attachToTarget", targetId=target,
+                                  flatten=True)["sessionId"]
+        self.call("Emulation.setDeviceMetricsOverride", width=width, height=height,
+                  deviceScaleFactor=1, mobile=False)
+        self.call("Page.navigate", url=url)
+
+    def evaluate(self, expression: str) -> Any:
+        return self.call("Runtime.evaluate", expression=expression,
+                         returnByValue=True)["result"].get("value")
+
+    def wait_for(self, expression: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.evaluate(expression):
+            assert time.monotonic() < deadline, f"never true: {expression}"
+            time.sleep(0.1)
+
+    def close(self) -> None:
+        try:
+            self.call("Browser.close")
+        except AssertionError:
+            pass
+        try:
+            self._proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+        os.close(self._write)
+        os.close(self._read)
+        self._profile.cleanup()
 
 
 # --------------------------------------------------------------------------- local PostgreSQL

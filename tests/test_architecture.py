@@ -2,9 +2,9 @@
 
 The contracts live in pyproject.toml ([tool.importlinter]): a package per stage, imports only
 downward (cli > schedule > api > pipeline > source | report | result_url > outputs | connections
-> delivery | mapping > records | cancel | masking | session > errors), the core never imports
-an output package, and an output package never imports the pipeline, the API or the command
-line.
+> delivery | mapping > records | cancel | masking | session | wording > errors), the core never
+imports an output package, and an output package never imports the pipeline, the API or the
+command line.
 """
 from __future__ import annotations
 

@@ -74,7 +74,7 @@ BOUNDED = sorted((k, p) for k, p in PROPS.items() if "minimum" in p or "maximum"
 
 def test_bounded_parameters_found():
     assert {k for k, _ in BOUNDED} == {"max_records", "max_retry", "initial_retry_wait",
-                                       "max_retry_wait", "connection_timeout"}
+                                       "max_retry_wait", "connection_timeout", "parallelism"}
 
 
 @pytest.mark.parametrize("name, prop", BOUNDED, ids=[k for k, _ in BOUNDED])
@@ -264,6 +264,34 @@ def test_env_missing_for_token():
     with pytest.raises(ConfigError) as ei:
         result_url.expand_env({"access_token": "${NO_SUCH_LINE_TOKEN}"}, {})
     assert "NO_SUCH_LINE_TOKEN" in str(ei.value)
+
+
+def test_env_set_but_empty_says_so(failing_query, no_source, capsys, monkeypatch):
+    """An empty variable is not a token with an invalid value: the message says the variable
+    is empty (and names it and the parameter)."""
+    monkeypatch.setenv("CONNECTOR_TEST_EMPTY", "")
+    rc = cli.main([str(failing_query), "--result", json.dumps(base(access_token="${CONNECTOR_TEST_EMPTY}"))])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "CONNECTOR_TEST_EMPTY" in err and "empty" in err and "access_token" in err
+    assert "minLength" not in err
+
+
+def test_every_missing_variable_reported_at_once(failing_query, no_source, capsys, monkeypatch):
+    """Unset and empty variables, in the result and in the database URL, in one message: a user
+    fixes them all in one go rather than one per run."""
+    for name in ("CONNECTOR_T_A", "CONNECTOR_T_B", "CONNECTOR_T_C"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CONNECTOR_T_EMPTY", "")
+    cfg = base(access_token="${CONNECTOR_T_A}", line_tag_id="${CONNECTOR_T_B}",
+               line_channel_id="${CONNECTOR_T_EMPTY}")
+    rc = cli.main([str(failing_query), "--result", json.dumps(cfg), "--database",
+                   "trino://me:${CONNECTOR_T_C}@127.0.0.1:1/c"])
+    err = capsys.readouterr().err
+    assert rc == 2 and len(err.strip().splitlines()) == 1
+    for name in ("CONNECTOR_T_A", "CONNECTOR_T_B", "CONNECTOR_T_C", "CONNECTOR_T_EMPTY"):
+        assert name in err
+    assert "--database" in err and "line_channel_id" in err
 
 
 def test_env_non_strings_untouched():

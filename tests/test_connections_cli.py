@@ -134,7 +134,7 @@ def test_set_values_take_the_schema_types(tmp_path, item, value):
                                        "match"),
     (["--set", "endpoint=ftp://x"], "invalid connection 'c': endpoint: 'ftp://x' does not match"),
     (["--set", "foo=1"], "--set foo: the line_conversion output has no such parameter (known: "
-                         "access_token, connection_timeout,"),
+                         "access_token, adaptive_parallelism, connection_timeout,"),
     (["--set", "type=line_conversion"], "--set type: give the output type with --type"),
     (["--set", "max_records"], "--set: expected KEY=VALUE"),
     (["--set", "max_records=1000", "--set", "max_records=2000"], "max_records: given twice"),

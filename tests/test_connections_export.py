@@ -56,7 +56,9 @@ def save_line(tmp_path: Path, sandbox: Any, name: str = "line", *args: str,
 
 
 def batch_sizes(sandbox: Any) -> list[int]:
-    return [r["events"] for r in sandbox.requests() if r["status"] == 202]
+    """The accepted requests' sizes, largest first (several requests may be in flight, so they
+    arrive in any order)."""
+    return sorted((r["events"] for r in sandbox.requests() if r["status"] == 202), reverse=True)
 
 
 # --------------------------------------------------------------------------- it works

@@ -46,7 +46,7 @@ def test_bisection_isolates_several_culprits_despite_server_errors(sandbox, tmp_
                         {"reject_where": {"deduplication_key": "k-2999"}},
                         {"status": 500, "times": 1}, {"delay_s": 0.001, "times": 3},
                         {"status": 503, "times": 1}])
-    run = run_cli(tmp_path, gen_sql(3000), result_config(sandbox))
+    run = run_cli(tmp_path, gen_sql(3000), result_config(sandbox, parallelism=1))
     r = run.report
     assert run.returncode == 1 and r["reason"] == "events_not_accepted"
     assert sorted(x["row"] for x in r["rejected"]) == [17, 18, 2999]
@@ -63,7 +63,8 @@ def test_401_in_strict_mode_fails_every_row_after_one_request(tmp_path):
 
     with run_sandbox(tags={TAG: "right-token"}) as sb:
         run = run_cli(tmp_path, gen_sql(1500),
-                      result_config(sb, ignore_invalid_records=False, max_retry=3))
+                      result_config(sb, ignore_invalid_records=False, max_retry=3,
+                                    parallelism=1))
         assert sb.stats()["requests"] == 1
     r = run.report
     assert run.returncode == 1 and r["reason"] == "send_failed"

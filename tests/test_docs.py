@@ -58,6 +58,17 @@ def test_parameters_text_lists_everything():
         assert name in text
 
 
+def test_outputs_command_prints_json_values(capsys):
+    """`connector outputs` writes defaults as they are written in --result: true, not True."""
+    from connector.cli import outputs
+
+    assert outputs.main([]) == 0
+    text = capsys.readouterr().out
+    assert "default true" in text and "default false" in text
+    assert "True" not in text and "False" not in text
+    assert "default https://conversion-api.tr.line.me" in text
+
+
 def test_render_into_replaces_marked_sections():
     body = ("intro\n<!-- BEGIN generated line_conversion:columns -->\nstale\n<!-- END generated -->\n"
             "outro\n")

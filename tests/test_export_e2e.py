@@ -102,7 +102,8 @@ def test_strict_mode_all_valid_sends_everything(sandbox, tmp_path):
 
 def test_500_twice_then_success(sandbox, tmp_path):
     sandbox.set_faults([{"status": 500, "times": 2}])
-    run = run_cli(tmp_path, generated_sql(1500), result_config(sandbox))
+    # One request at a time: both faults hit the first batch, whose retries wait 1 s, then 2 s.
+    run = run_cli(tmp_path, generated_sql(1500), result_config(sandbox, parallelism=1))
     assert run.returncode == 0, run.stderr
     r = run.report
     assert (r["events_sent"], r["retries"], r["requests"]) == (1500, 2, 4)
@@ -123,7 +124,7 @@ def test_401_fails_at_once(tmp_path):
     from connector.outputs.line_conversion.sandbox import run_sandbox
 
     with run_sandbox(tags={TAG: "the-right-token"}) as sb:
-        run = run_cli(tmp_path, generated_sql(2500), result_config(sb, max_retry=5))
+        run = run_cli(tmp_path, generated_sql(2500), result_config(sb, max_retry=5, parallelism=1))
         assert sb.stats()["requests"] == 1  # no retry
     assert run.returncode == 1
     r = run.report
@@ -163,7 +164,9 @@ def test_timeout_is_retried_and_deduplicated(sandbox, tmp_path):
 
 def test_retries_exhausted_reports_exactly_what_was_accepted(sandbox, tmp_path):
     sandbox.set_faults([{"delay_s": 0.01}, {"status": 503, "times": 5}])
-    run = run_cli(tmp_path, generated_sql(3000), result_config(sandbox, max_retry=1))
+    # One request at a time: the first batch is accepted, the second meets the 503s.
+    run = run_cli(tmp_path, generated_sql(3000), result_config(sandbox, max_retry=1,
+                                                                parallelism=1))
     assert run.returncode == 1
     r = run.report
     assert r["reason"] == "send_failed" and "503" in r["error"]
@@ -223,7 +226,7 @@ def test_interrupt_writes_report_and_exits_1(sandbox, tmp_path):
     report = tmp_path / "r.json"
     proc = subprocess.Popen(
         [sys.executable, "-m", "connector", str(query), "--result",
-         json.dumps(result_config(sandbox)), "--report-file", str(report)],
+         json.dumps(result_config(sandbox, parallelism=1)), "--report-file", str(report)],
         env={**os.environ, "TEST_LINE_TOKEN": TOKEN}, cwd=tmp_path,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
@@ -272,7 +275,8 @@ def test_timestamp_columns_are_converted(sandbox, tmp_path, column_sql):
 def test_slow_sender_spills_to_disk_and_keeps_order(sandbox, tmp_path):
     sandbox.set_faults([{"delay_s": 4}])
     # 60 batches: 20 wait in memory (MEMORY_RECORDS = 20,000 records), the rest on disk
-    run = run_cli(tmp_path, generated_sql(60000), result_config(sandbox))
+    # One request at a time: query order across requests holds only then.
+    run = run_cli(tmp_path, generated_sql(60000), result_config(sandbox, parallelism=1))
     assert run.returncode == 0, run.stderr
     r = run.report
     assert r["events_sent"] == 60000 and r["spilled_batches"] > 5

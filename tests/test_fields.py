@@ -100,8 +100,10 @@ def test_known_columns_are_treasure_datas_columns():
     assert set(F.KNOWN_COLUMNS) == set(td) | {"custom_data"}
 
 
-def test_only_codes_and_times_are_visible():
-    assert F.VISIBLE_COLUMNS == {"event_type", "event_name", "source_type", "event_timestamp"}
+def test_only_codes_times_and_amounts_are_visible():
+    assert F.VISIBLE_COLUMNS == {"event_type", "event_name", "source_type", "event_timestamp",
+                                 "custom_data.value", "custom_data.currency",
+                                 "custom_data.quantity"}
 
 
 @pytest.mark.parametrize("f", FIELDS, ids=lambda f: f.column)
@@ -234,8 +236,12 @@ def test_event_timestamp_wire_check():
     check(NOW)
     assert rule_of(check, 0) == "range"
     assert rule_of(check, -1) == "range"
-    assert rule_of(check, float(NOW)) == "type"
+    # A number on the wire, as LINE's own server-side tag sends it (milliseconds / 1000).
+    check(float(NOW))
+    check(NOW + 0.123)
+    assert rule_of(check, float("nan")) == "range"
     assert rule_of(check, str(NOW)) == "type"
+    assert rule_of(check, True) == "type"
 
 
 # ---------------------------------------------------------------- event_timestamp: conversion

@@ -103,7 +103,8 @@ def test_sigterm_during_a_retry_wait_reports_accepted_and_failed_rows(sandbox, t
     accepted, every other row read is reported failed, and no output holds the token."""
     sandbox.set_faults([{"delay_s": 0.001}, {"status": 503, "retry_after": 60}])
     report = tmp_path / "r.json"
-    proc = start_cli(tmp_path, gen_sql(2500), result_config(sandbox), report)
+    # One request at a time: the first batch is accepted, the second meets the 503.
+    proc = start_cli(tmp_path, gen_sql(2500), result_config(sandbox, parallelism=1), report)
     deadline = time.monotonic() + 20
     while sandbox.stats()["requests"] < 2 and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -48,4 +48,4 @@ def test_readme_demo_command(tmp_path):
     r = json.loads(report.read_text())
     assert r["status"] == "success" and r["rows_read"] == 1000
     assert r["events_sent"] + r["invalid_records"] == 1000 and 0 < r["invalid_records"] < 100
-    assert f"stored {r['events_sent']} event(s)" in proc.stderr
+    assert f"stored {r['events_sent']} events" in proc.stderr

@@ -68,3 +68,21 @@ def test_report_memory_stays_small_with_interleaved_invalid_rows(tmp_path):
     assert report.invalid_records == n // 2 and report.events_sent == n // 2
     size = _deep_size(report)
     assert size < 4 * 2**20, f"the report holds {size / 2**20:.1f} MiB after {n} rows"
+
+
+def test_counts_read_as_english():
+    """`1 event rejected`, never `1 events rejected`."""
+    from connector.records import BatchOutcome, Rejection
+    from connector.report import JobReport
+    from connector.wording import plural
+
+    assert [plural(n, "event") for n in (0, 1, 2, 1000)] == ["0 events", "1 event", "2 events",
+                                                              "1,000 events"]
+    assert plural(1, "retry") == "1 retry" and plural(3, "retry") == "3 retries"
+    assert plural(2, "day") == "2 days"
+    report = JobReport("line_conversion", "x")
+    report.read_up_to(3)
+    report.apply(BatchOutcome(accepted=[1], rejected=[Rejection(row=2, batch=0, position=1,
+                                                                reason="HTTP 400")]))
+    report.finish()
+    assert report.error == "1 event rejected and 1 not accepted by the API"

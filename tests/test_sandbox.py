@@ -136,7 +136,9 @@ def test_400_more_than_100000_events(sb, client):
     assert r.status_code == 400
     entry = last_log(sb)
     assert entry["error"]["rule"] == "max_events" and entry["events"] == 100_001
-    assert sb.stats()["rejected_events"] == 100_001
+    stats = sb.stats()
+    assert stats["events_in_rejected_requests"] == 100_001
+    assert stats["rejected_events"] == 0  # a problem of the whole body, not of one event
 
 
 def test_event_limit_boundary(monkeypatch):
@@ -163,7 +165,8 @@ def test_400_first_invalid_event_discards_whole_request(sb, client):
     # Reasons never carry values.
     assert raw_email not in sb.state.requests_json(None, None, 0, None).decode()
     stats = sb.stats()
-    assert stats["rejected_requests"] == 1 and stats["rejected_events"] == 4
+    assert stats["rejected_requests"] == 1 and stats["events_in_rejected_requests"] == 4
+    assert stats["rejected_events"] == 1  # the event the 400 was about
     assert stats["accepted"] == 0
 
 
@@ -174,7 +177,6 @@ def test_400_first_invalid_event_discards_whole_request(sb, client):
     ({"event": {"deduplication_key": "undefined"}}, "deduplication_key", "undefined"),
     ({"event": {"test_flag": None}}, "test_flag", "null"),
     ({"user": {"external_id": "x", "nickname": "x"}}, "user.nickname", "unknown"),
-    ({"user": {}}, "user", "identifier"),
     ({"user": {"line_uid": LINE_UID}}, "line_uid", "channel_id"),
     ({"custom_data": {"value": 1}}, "custom_data", "unknown"),
 ])
@@ -488,10 +490,13 @@ def test_read_api_requests_log_and_stats(sb, client):
     stats = sb.stats()
     assert stats["requests"] == 3
     assert stats["accepted"] == 2 and stats["duplicates"] == 1
-    assert stats["rejected_requests"] == 1 and stats["rejected_events"] == 2
+    assert stats["rejected_requests"] == 1 and stats["events_in_rejected_requests"] == 2
+    assert stats["rejected_events"] == 1 and stats["rejected_resends"] == 0
     assert stats["by_status"] == {"202": 2, "400": 1}
     assert stats["per_tag"][TAG] == {"requests": 3, "accepted": 2, "duplicates": 1,
-                                     "rejected_requests": 1, "rejected_events": 2}
+                                     "without_identifier": 0, "rejected_requests": 1,
+                                     "rejected_events": 1, "rejected_resends": 0,
+                                     "events_in_rejected_requests": 2}
     assert stats["coverage"] == {"email": 1, "phone": 1, "line_uid": 0, "click_id": 0,
                                  "browser_id": 0, "ifa": 1, "external_id": 0}
     assert stats["coverage_share"]["email"] == 0.5

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from connector.outputs.line_conversion.sandbox import run_sandbox
-from helpers import ById, dump_dom, find_chromium
+from helpers import ById, DevTools, dump_dom, find_chromium
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -33,14 +33,18 @@ def test_console_shows_the_api_numbers():
             return client.post(sb.events_url(TAG), content=orjson.dumps(events),
                                headers=headers).status_code
 
+        with_custom = ev("k-4", click_id="c4")
+        with_custom["custom"] = {"value": 1200, "currency": "JPY"}
         assert post([ev("k-1", email=EMAIL_HASH), ev("k-2", phone=PHONE_HASH),
-                     ev("k-3", email=EMAIL_HASH, external_id="u3"), ev("k-4", click_id="c4")]) == 202
+                     ev("k-3", email=EMAIL_HASH, external_id="u3"), with_custom]) == 202
         assert post([ev("k-1", email=EMAIL_HASH), ev("k-5", external_id="u5")]) == 202  # 1 dup
         assert post([ev("k-6", external_id="u6"), ev("k-7", email="Not@Hashed.example")]) == 400
+        assert post([ev("k-7", email="Not@Hashed.example")]) == 400  # the same event, resent
         assert post([ev("k-8", external_id="u8")]) == 202
         stats = sb.stats()
         assert stats["accepted"] == 6 and stats["duplicates"] == 1
-        assert stats["rejected_requests"] == 1
+        assert stats["rejected_requests"] == 2 and stats["rejected_events"] == 1
+        assert stats["rejected_resends"] == 1 and stats["events_in_rejected_requests"] == 3
 
         dom = dump_dom(chromium, sb.url + "/")
         after = sb.stats()
@@ -55,8 +59,11 @@ def test_console_shows_the_api_numbers():
         "stat-requests": stats["requests"],
         "stat-accepted": stats["accepted"],
         "stat-duplicates": stats["duplicates"],
+        "stat-without-identifier": stats["without_identifier"],
         "stat-rejected": stats["rejected_requests"],
         "stat-rejected-events": stats["rejected_events"],
+        "stat-rejected-resends": stats["rejected_resends"],
+        "stat-rejected-copies": stats["events_in_rejected_requests"],
         "stat-faulted": stats["faulted_requests"],
         "stat-dropped": stats["dropped_connections"],
     }
@@ -72,9 +79,10 @@ def test_console_shows_the_api_numbers():
     # Newest accepted events, with user values truncated; the rejected request with its reason.
     assert page.rows["events"] == 1 + stats["accepted"]  # header row + one per event
     assert EMAIL_HASH not in dom and EMAIL_HASH[:10] in dom
-    assert page.rows["rejected"] == 2
+    assert page.rows["rejected"] == 3
     rejected = page.text["rejected"]
-    assert "email" in rejected and "pattern" in rejected
+    assert "email" in rejected and "pattern" in rejected and "yes" in rejected  # the resend
+    assert '{"value":1200,"currency":"JPY"}' in page.text["events"]  # custom_data, shown
     assert "Not@Hashed.example" not in dom
     assert TOKEN not in dom
 
@@ -87,3 +95,46 @@ def test_missing_chromium_skips_locally_and_fails_in_ci(monkeypatch):
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="apt-get install -y chromium"):
         find_chromium()
+
+
+def test_empty_tables_say_none():
+    chromium = find_chromium()
+    with run_sandbox() as sb:
+        dom = dump_dom(chromium, sb.url + "/")
+    page = ById()
+    page.feed(dom)
+    assert page.body.get("data-ready") == "true"
+    for table in ("events", "rejected", "by-status", "per-tag"):
+        assert page.rows[table] == 2, table  # the header and one row
+        assert page.text[table].strip().endswith("none"), table
+
+
+@pytest.mark.parametrize("width", [320, 375, 600, 1280])
+def test_layout_fits_the_window_at_any_width(width):
+    """On a phone-sized window the page does not scroll sideways: counters wrap, the two
+    columns stack, and wide tables scroll inside their own box. Measured in the browser,
+    with a long value in every table."""
+    chromium = find_chromium()
+    with run_sandbox() as sb, httpx.Client(timeout=10, trust_env=False) as client:
+        long = ev("k-" + "x" * 200, external_id="u" * 300)
+        long["custom"] = {"category": "c" * 300, "item_ids": ["i" * 50] * 5}
+        headers = {"X-Line-TagAccessToken": TOKEN, "Content-Type": "application/json"}
+        assert client.post(sb.events_url(TAG), content=orjson.dumps([long]),
+                           headers=headers).status_code == 202
+        assert client.post(sb.events_url(TAG), content=orjson.dumps([ev("bad key!")]),
+                           headers=headers).status_code == 400
+        browser = DevTools(chromium)
+        try:
+            browser.open(sb.url + "/", width, 900)
+            browser.wait_for("document.body.dataset.ready === 'true'")
+            page_width, window = browser.evaluate(
+                "[document.documentElement.scrollWidth, window.innerWidth]")
+            assert window == width
+            assert page_width <= window, f"the page is {page_width}px wide in a {window}px window"
+            # Every table is inside a box of its own that fits the window.
+            widest = browser.evaluate(
+                "Math.max(...[...document.querySelectorAll('.scroll')]"
+                ".map(e => e.getBoundingClientRect().right))")
+            assert widest <= window
+        finally:
+            browser.close()

@@ -199,8 +199,8 @@ def test_schedule_commands(tmp_path, sandbox):
     assert bad_zone.returncode == 2 and "IANA" in bad_zone.stderr
     bad_cron = cli("create", "x", "--cron", "0 0 * * 9", str(query), "--result", config)
     assert bad_cron.returncode == 2 and "day-of-week value 9" in bad_cron.stderr
-    workflow = cli("create", "x", "--workflow", "export.dig")
-    assert workflow.returncode == 2 and "workflow runner" in workflow.stderr
+    workflow = cli("create", "x", "--workflow", "export.dig")  # checked when saved
+    assert workflow.returncode == 2 and "export.dig: no such workflow file" in workflow.stderr
     assert cli("create", "none", "--cron", "", str(query), "--result", config).returncode == 0
 
     shown = json.loads(cli("show", "weekly", "--json").stdout)

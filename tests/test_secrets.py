@@ -129,3 +129,32 @@ def test_invalid_samples_are_masked_and_name_column_and_rule(sandbox, tmp_path):
     for raw in ("taro.leak", "8012345678", "a" * 32):
         assert raw not in blob(run)
     assert stored_keys(sandbox) == ["b-4"]
+
+
+def test_custom_data_samples_name_the_key_and_mask_only_what_may_be_personal(tmp_path):
+    """An invalid custom_data value is reported at its key path (custom_data.value), with the
+    value itself when it is an amount or a code, and masked when it is free text (a category
+    or an item id may be anything). Both ways of encoding agree."""
+    cases = [
+        ({"value": -5}, "custom_data.value", "-5"),
+        ({"currency": "usd"}, "custom_data.currency", "usd"),
+        ({"quantity": 1.5}, "custom_data.quantity", "1.5"),
+        ({"category": LEAK_EMAIL + "x" * 300}, "custom_data.category", None),
+        ({"item_ids": [LEAK_EMAIL] * 101}, "custom_data.item_ids", None),
+    ]
+    rows = [{"deduplication_key": f"k-{i}", "event_type": "conversion", "source_type": "web",
+             "event_timestamp": now_s() - 60, "email": "a@example.com",
+             "custom_data": json.dumps(custom)} for i, (custom, _, _) in enumerate(cases)]
+    write_csv(tmp_path / "c.csv", rows)
+    for extra in ([], ["--no-pushdown"]):
+        run = run_cli(tmp_path, "SELECT * FROM 'c.csv'", result_config(None, access_token="tok-123"),
+                      "--dry-run", str(tmp_path / "out.jsonl"), *extra)
+        samples = run.report["invalid_samples"]
+        assert [s["column"] for s in samples] == [path for _, path, _ in cases]
+        for sample, (_, _, shown) in zip(samples, cases):
+            if shown is not None:
+                assert sample["value"] == shown
+            else:
+                assert "***" in sample["value"] and sample["value"] != "{***"
+        assert LEAK_EMAIL not in blob(run)
+        assert f"custom_data.value {samples[0]['reason']} (value -5)" in run.stderr

@@ -4,8 +4,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from connector.source.sharding import parse_shard, shard_of
+from connector.source.sharding import MAX_SHARDS, parse_shard, shard_of
 from connector.errors import ConfigError
 from helpers import gen_sql, generated_sql, result_config, run_cli
 
@@ -37,10 +39,23 @@ def test_union_of_shards_equals_unsharded_export(tmp_path):
     assert all(len(p) > 1000 for p in parts)  # the hash spreads rows
 
 
-@pytest.mark.parametrize("spec", ["3/3", "1", "-1/2", "a/b", "0/0", "0/99999"])
+@pytest.mark.parametrize("spec", ["3/3", "1", "-1/2", "a/b", "0/0", "0/99999", "", " ", "１/２",
+                                  "0/2/3", "0 / 2 x"])
 def test_bad_shard_specs(spec):
     with pytest.raises(ConfigError):
         parse_shard(spec)
+
+
+@given(st.one_of(st.text(max_size=12), st.builds("{}/{}".format, st.integers(-3, 5000),
+                                                  st.integers(-3, 5000))))
+def test_generated_shard_specs_parse_to_a_shard_or_refuse(text):
+    try:
+        shard = parse_shard(text)
+    except ConfigError as exc:
+        assert str(exc).startswith("--shard: ") and "\n" not in str(exc)
+        return
+    assert 0 <= shard.index < shard.count <= MAX_SHARDS
+    assert tuple(int(part) for part in text.split("/")) == (shard.index, shard.count)
 
 
 def test_bad_shard_is_exit_2(tmp_path):

@@ -7,12 +7,12 @@ runs it, with the emulator's settings merged over the example result.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 from typing import Sequence
 
+import result_url
 from connector.api import ExportSpec
 from connector.errors import ConfigError
 from connector.outputs import load_output
@@ -38,9 +38,9 @@ def main(argv: Sequence[str]) -> int:
         return 2
     try:
         query = read_query(args.query)
-        result = json.loads(Path(args.result).read_text(encoding="utf-8"))
+        result = result_url.parse_result("@" + args.result)
         emulator = load_output(result.get("type")).emulator()
-    except (ConfigError, OSError, ValueError) as exc:
+    except ConfigError as exc:
         error(str(exc))
         return 2
     if emulator is None:

@@ -7,10 +7,13 @@ a test fails when they drift from the code.
 from __future__ import annotations
 
 import argparse
+import json
 import re
+import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from connector.masking import show_value
 from connector.outputs import available_outputs
 
 
@@ -21,13 +24,17 @@ def _range(prop: Mapping[str, Any]) -> str:
     return f"{lo if lo is not None else ''}..{hi if hi is not None else ''}"
 
 
+def value_text(value: Any) -> str:
+    """A parameter value as it is written in --result: JSON (`true`, `1000`), a string bare."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
 def _default(prop: Mapping[str, Any]) -> str:
     if "const" in prop:
-        return f"`{prop['const']}`"
+        return f"`{value_text(prop['const'])}`"
     if "default" not in prop:
         return ""
-    value = prop["default"]
-    return f"`{str(value).lower() if isinstance(value, bool) else value}`"
+    return f"`{value_text(prop['default'])}`"
 
 
 def parameters_markdown(schema: Mapping[str, Any]) -> str:
@@ -45,7 +52,7 @@ def parameters_text(schema: Mapping[str, Any]) -> str:
     for name, prop in schema.get("properties", {}).items():
         bits = ["required" if name in required else "optional"]
         if "default" in prop:
-            bits.append(f"default {prop['default']}")
+            bits.append(f"default {value_text(prop['default'])}")
         if _range(prop):
             bits.append(f"range {_range(prop)}")
         lines.append(f"  {name:<24} ({', '.join(bits)}) {prop.get('description', '')}")
@@ -89,7 +96,13 @@ def main(argv: Sequence[str]) -> int:
     args = p.parse_args(argv)
     if args.write:
         path = Path(args.write)
-        path.write_text(render_into(path.read_text(encoding="utf-8")), encoding="utf-8")
+        try:
+            path.write_text(render_into(path.read_text(encoding="utf-8")), encoding="utf-8")
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+            print(f"connector docs: error: cannot rewrite {show_value(args.write, 256)}: {reason}",
+                  file=sys.stderr)
+            return 2
         return 0
     for key, body in generated_sections().items():
         print(f"<!-- BEGIN generated {key} -->\n{body}\n<!-- END generated -->\n")

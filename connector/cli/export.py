@@ -12,14 +12,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from connector.api import ExportObserver, ExportSpec, run_export
+from connector.api import ExportObserver, ExportSpec, report_json, run_export
 from connector.cancel import CancelToken
 from connector.errors import ConfigError, ConnectorError
 from connector.report import JobReport, Progress
 from connector.session import SessionContext, parse_scheduled_time
 from connector.source import parse_shard
 
-from .options import Parser, add_database_option, add_result_options, output_options
+from .options import (Parser, add_database_option, add_mapping_options, add_result_options,
+                      output_mapping, output_options)
 
 
 def build_parser(commands: Sequence[str] = ()) -> argparse.ArgumentParser:
@@ -33,6 +34,7 @@ def build_parser(commands: Sequence[str] = ()) -> argparse.ArgumentParser:
     p.add_argument("query_file", metavar="QUERY_FILE", help="SQL file to run, or - for stdin")
     add_result_options(p)
     add_database_option(p)
+    add_mapping_options(p)
     p.add_argument("--report-file", metavar="PATH", help="write the job report as JSON to PATH")
     p.add_argument("--dry-run", metavar="PATH",
                    help="send nothing; write the exact request bodies to PATH, one JSON array per line")
@@ -85,6 +87,11 @@ class ConsoleObserver(ExportObserver):
         elif not self.quiet:  # found while configuring, before the run started
             print(f"connector: warning: {message}", file=sys.stderr, flush=True)
 
+    def report_not_written(self, report: JobReport) -> None:
+        self.close()
+        error("the report file could not be written (see the warning); the report follows")
+        print(report_json(report), file=sys.stderr, flush=True)
+
     def finished(self, report: JobReport) -> None:
         self.close()
 
@@ -120,8 +127,10 @@ def report_exit(report: JobReport, quiet: bool) -> int:
         error(report.error or "configuration error")
         return ConfigError.exit_code
     success = report.status == "success"
+    if not success:  # the cause first; the summary after it says what was done
+        error(report.error or report.reason or "the export failed")
     if not (success and quiet):  # --quiet hides only a successful summary
-        print(report.redact(report.summary()), file=sys.stderr)
+        print(report.redact(report.summary(with_error=False)), file=sys.stderr)
     return 0 if success else 1
 
 
@@ -146,17 +155,29 @@ def run_in_console(spec: ExportSpec, quiet: bool = False) -> int:
     return report_exit(report, quiet)
 
 
+def check_no_empty_values(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """An option given an empty value (`--shard=`, or a variable that expanded to nothing) is
+    bad usage, not the option left out: `--shard=` would otherwise export every row."""
+    for action in parser._actions:
+        value = getattr(args, action.dest, None)
+        if action.option_strings and isinstance(value, str) and not value.strip():
+            raise ConfigError(f"{action.option_strings[-1]}: the value is empty")
+
+
 def main(argv: Sequence[str], commands: Sequence[str] = ()) -> int:
-    args = build_parser(commands).parse_args(argv)
+    parser = build_parser(commands)
+    args = parser.parse_args(argv)
     try:
+        check_no_empty_values(parser, args)
         query = read_query(args.query_file)
         connection, output = output_options(args)
         spec = ExportSpec(
             query=query,
             output=output,
             connection=connection,
+            mapping=output_mapping(args),
             database_url=args.database,
-            shard=parse_shard(args.shard) if args.shard else None,
+            shard=parse_shard(args.shard) if args.shard is not None else None,
             dry_run_path=args.dry_run,
             report_path=args.report_file,
             pushdown=not args.no_pushdown,

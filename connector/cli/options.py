@@ -8,6 +8,7 @@ from typing import Any
 
 import result_url
 from connector.errors import ConfigError
+from connector.mapping import OutputMapping, parse_mapping, parse_metadata_args, read_mapping
 from connector.source import DATABASE_URL_ENV, DEFAULT_DATABASE_URL
 
 # Treasure Workflow's own message for result_settings without result_connection.
@@ -77,3 +78,21 @@ def add_database_option(parser: argparse.ArgumentParser) -> None:
                              "and JSON files, e.g. SELECT ... FROM 'events.csv'). ${NAME} is read "
                              "from the environment and ${secret:KEY} from the secrets store, "
                              "e.g. trino://me:${TRINO_PASSWORD}@host:443/hive/web")
+
+
+def add_mapping_options(parser: argparse.ArgumentParser) -> None:
+    """Treasure Data's output mapping for activations: `--output-mapping`, `--metadata`."""
+    parser.add_argument("--output-mapping", metavar="MAPPING",
+                        help='which query columns reach the output, renamed or built: a JSON '
+                             'object or @path, e.g. \'{"all_columns": true, "columns": '
+                             '[{"source": "mail", "name": "email"}]}\' (see docs/activations.md)')
+    parser.add_argument("--metadata", metavar="KEY=VALUE", action="append", default=[],
+                        help="segment metadata the mapping's string builders use: segment_id, "
+                             "segment_name, audience_id; repeatable")
+
+
+def output_mapping(args: argparse.Namespace) -> OutputMapping:
+    """The output mapping the options give (the identity when none; ConfigError when wrong)."""
+    metadata = parse_metadata_args(args.metadata)
+    raw = read_mapping(args.output_mapping) if args.output_mapping else None
+    return parse_mapping(raw, metadata)

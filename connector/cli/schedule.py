@@ -2,6 +2,7 @@
 
     connector schedule explain CRON [--timezone TZ] [--from ISO8601] [--count N] [--json]
     connector schedule create NAME --cron CRON [--timezone TZ] [--delay SECONDS] QUERY_FILE --result ...
+    connector schedule create NAME --workflow FILE.dig [--cron CRON] [--timezone TZ] [--delay SECONDS]
     connector schedule update NAME [--cron ...] [--timezone ...] [--delay ...] [QUERY_FILE] [--result ...]
     connector schedule list | show NAME | delete NAME | enable NAME | disable NAME
     connector schedule run NAME TIME [-n N] [--again]
@@ -30,12 +31,15 @@ from connector.schedule import cron as cronmod
 from connector.schedule.runner import SlotOutcome, export_definition, run_slot
 from connector.schedule.state import STATE_URL_ENV, default_state_url, state_url
 from connector.schedule.store import RunRecord, Schedule, ScheduleStore, check_schedule
+from connector.schedule.workflows import workflow_definition
 from connector.schedule.zones import DEFAULT_TIMEZONE, check_timezone
 from connector.scheduler.notify import describe_target
+from connector.workflow import load_workflow
 
 from .export import ConsoleObserver, console_cancel, error, read_query, report_exit
 from .options import add_database_option, add_result_options, output_options, result_given
 from .scheduler import add_policy_options, with_policy
+from .workflow import ConsoleWorkflowObserver
 
 MAX_SLOTS = 10_000
 
@@ -161,14 +165,17 @@ def _schedule_options(p: argparse.ArgumentParser, creating: bool) -> None:
     p.add_argument("--cron", metavar="CRON",
                    help='when to run, in Treasure Data\'s cron dialect (e.g. "0 0 * * *", '
                         '@daily, @hourly; "" saves an export with no scheduled runs)')
-    p.add_argument("--timezone", metavar="TZ", default=DEFAULT_TIMEZONE if creating else None,
-                   help="IANA time zone the cron is read in (e.g. Asia/Tokyo; default UTC)")
-    p.add_argument("--delay", metavar="SECONDS", type=int, default=0 if creating else None,
+    p.add_argument("--timezone", metavar="TZ",
+                   help="IANA time zone the cron is read in (e.g. Asia/Tokyo; default UTC, or "
+                        "a workflow's timezone:)")
+    p.add_argument("--delay", metavar="SECONDS", type=int,
                    help="start each run this many seconds after its scheduled time (may be "
-                        "negative); TD_SCHEDULED_TIME() stays the scheduled time")
+                        "negative); TD_SCHEDULED_TIME() stays the scheduled time (default 0, "
+                        "or what a workflow's schedule: block says)")
     p.add_argument("--workflow", metavar="FILE.dig",
-                   help="run a Treasure Workflow file instead of a query (needs the workflow "
-                        "runner; not available yet)")
+                   help="run a Treasure Workflow file instead of a query: its td> tasks say "
+                        "where to export; without --cron, the cron, delay and timezone come "
+                        "from the file's schedule: block. The file is read when each slot runs")
     add_result_options(p)
     add_database_option(p)
     add_policy_options(p)
@@ -183,28 +190,64 @@ def _saved(store: ScheduleStore, schedule: Schedule, verb: str) -> int:
     upcoming = cronmod.next_runs(parsed, tz, dt.datetime.now(dt.timezone.utc), 1)
     nxt = (f"next run {upcoming[0].isoformat(timespec='seconds')}" if upcoming
            else "no scheduled runs")
-    print(f"schedule {schedule.name!r} {verb}: {parsed.effective!r} in {schedule.timezone}"
+    noun = "schedule" if schedule.kind == "export" else schedule.kind
+    print(f"{noun} {schedule.name!r} {verb}: {parsed.effective!r} in {schedule.timezone}"
           f"{f', delay {schedule.delay}s' if schedule.delay else ''}; {nxt}"
           f"{'' if schedule.enabled else ' (disabled)'}")
     return 0
 
 
-def _no_workflow(args: argparse.Namespace) -> None:
-    if args.workflow:
-        raise ConfigError("--workflow: schedules of workflow files need the workflow runner, "
-                          "which is not available yet; schedule the export's query with "
-                          "QUERY_FILE --result ...")
+def _workflow_schedule(args: argparse.Namespace, name: str, current: Schedule | None) -> Schedule:
+    """A workflow schedule: the file checked now; cron, delay and timezone from the options,
+    else from the file's schedule: block (else from the schedule being updated)."""
+    if args.query_file or result_given(args):
+        raise ConfigError("--workflow takes no QUERY_FILE, --result or --result-connection: "
+                          "the workflow's td> tasks say what to export and where")
+    workflow = load_workflow(args.workflow)
+    for message in workflow.warnings:
+        _warn(message)
+    block = workflow.schedule
+    if args.cron is not None:
+        cron, delay = args.cron, 0
+    elif block is not None:
+        cron, delay = block.cron, block.delay
+    elif current is not None:
+        cron, delay = current.cron, current.delay
+    else:
+        raise ConfigError(f"--cron is required: {args.workflow} has no schedule: block")
+    if block is not None and block.options and args.cron is None:
+        _warn(f"schedule: {', '.join(block.options)} of {args.workflow} are kept with the "
+              "schedule but not applied by connector schedule run")
+    database = args.database if args.database is not None else (
+        current.definition.get("database_url") if current is not None else None)
+    definition = workflow_definition(args.workflow, database)
+    if block is not None:
+        definition["schedule"] = {"block": block.describe(), **dict(block.options)}
+    timezone = args.timezone or (workflow.timezone if block is not None or current is None
+                                 else current.timezone)
+    delay = args.delay if args.delay is not None else delay
+    if current is not None:  # its policy, targets and state are kept
+        return with_policy(replace(current, cron=cron, timezone=timezone, delay=delay,
+                                   definition=definition), args)
+    return with_policy(Schedule(name=name, cron=cron, timezone=timezone, delay=delay,
+                                kind="workflow", definition=definition), args)
 
 
 def create(args: argparse.Namespace) -> int:
-    _no_workflow(args)
+    if args.workflow:
+        schedule = _workflow_schedule(args, args.name, None)
+        check_schedule(schedule)
+        with _store(args) as store:
+            store.create(schedule)
+            return _saved(store, schedule, "created")
     if args.cron is None:
         raise ConfigError("--cron is required (\"\" saves an export with no scheduled runs)")
     if not args.query_file:
         raise ConfigError("QUERY_FILE is required")
     connection, output = output_options(args)
     schedule = with_policy(Schedule(
-        name=args.name, cron=args.cron, timezone=args.timezone, delay=args.delay,
+        name=args.name, cron=args.cron, timezone=args.timezone or DEFAULT_TIMEZONE,
+        delay=args.delay or 0,
         definition=export_definition(read_query(args.query_file), output, args.database,
                                      os.path.abspath(args.query_file), connection)), args)
     check_schedule(schedule)
@@ -215,9 +258,26 @@ def create(args: argparse.Namespace) -> int:
 
 
 def update(args: argparse.Namespace) -> int:
-    _no_workflow(args)
     with _store(args) as store:
         current = store.get(args.name)
+        if args.workflow:
+            schedule = _workflow_schedule(args, current.name, current)
+            store.update(schedule)
+            return _saved(store, schedule, "updated")
+        if current.kind == "workflow":
+            if args.query_file or result_given(args):
+                raise ConfigError(f"schedule {current.name!r} runs a workflow: give --workflow "
+                                  "FILE.dig to change it")
+            definition = dict(current.definition)
+            if args.database is not None:
+                definition["database_url"] = args.database
+            schedule = with_policy(replace(
+                current, cron=current.cron if args.cron is None else args.cron,
+                timezone=args.timezone or current.timezone,
+                delay=current.delay if args.delay is None else args.delay,
+                definition=definition), args)
+            store.update(schedule)
+            return _saved(store, schedule, "updated")
         definition = dict(current.definition)
         if args.query_file:
             definition.update(query=read_query(args.query_file),
@@ -253,7 +313,7 @@ def _describe(schedule: Schedule, count: int) -> dict[str, Any]:
     tz = check_timezone(schedule.timezone)
     slots = cronmod.next_runs(parsed, tz, dt.datetime.now(dt.timezone.utc), count)
     definition = dict(schedule.definition)
-    if "output" in definition:
+    if "output" in definition and isinstance(definition["output"], Mapping):
         definition["output"] = masked(definition["output"])
     return {
         "name": schedule.name, "kind": schedule.kind, "enabled": schedule.enabled,
@@ -299,7 +359,7 @@ def show(args: argparse.Namespace) -> int:
         print(json.dumps(d, indent=2))
         return 0
     definition = d.pop("definition")
-    query = definition.pop("query", "")
+    query = definition.pop("query", None)
     for key in ("name", "kind", "enabled", "disabled_reason", "cron", "timezone", "delay",
                 "effective", "ignored", "catchup", "catchup_limit", "overlap", "created_at",
                 "updated_at"):
@@ -314,15 +374,16 @@ def show(args: argparse.Namespace) -> int:
     print("next runs (scheduled -> starts):")
     for run in d["next_runs"]:
         print(f"  {run['scheduled_time']} -> {run['starts_at']}")
-    print("query:")
-    print("  " + query.replace("\n", "\n  "))
+    if query is not None:
+        print("query:")
+        print("  " + query.replace("\n", "\n  "))
     return 0
 
 
 def delete(args: argparse.Namespace) -> int:
     with _store(args) as store:
         store.delete(args.name)
-    print(f"schedule {args.name!r} deleted, with its history")
+    print(f"{args.name!r} deleted, with its history")
     return 0
 
 
@@ -369,13 +430,14 @@ def run(args: argparse.Namespace) -> int:
         with console_cancel() as cancel:
             for index, slot in enumerate(slots, 1):
                 observer = ConsoleObserver(args.quiet)
+                tasks = ConsoleWorkflowObserver()
                 ahead = " (a future slot: it runs now, for its scheduled time)" if (
                     slot > dt.datetime.now(dt.timezone.utc)) else ""
                 print(f"connector: slot {slot.isoformat(timespec='seconds')} "
                       f"({index}/{len(slots)}){ahead}", file=sys.stderr, flush=True)
                 try:
                     outcome = run_slot(store, schedule, slot, again=args.again, cancel=cancel,
-                                       observer=observer)
+                                       observer=observer, workflow_observer=tasks)
                 except KeyboardInterrupt:
                     error("interrupted")
                     return 1
@@ -383,6 +445,12 @@ def run(args: argparse.Namespace) -> int:
                     observer.close()
                 if outcome.status == "skipped":
                     print(_slot_line(outcome, len(slots), index), file=sys.stderr, flush=True)
+                    continue
+                if outcome.workflow is not None:
+                    print(f"connector: {outcome.workflow.summary()}", file=sys.stderr, flush=True)
+                    status = max(status, outcome.workflow.exit_code)
+                    if cancel.cancelled:
+                        return 1
                     continue
                 if outcome.report is None:  # a configuration error before the run started
                     error(outcome.error or "configuration error")

@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from connector.delivery.addresses import is_loopback_host
+from connector.delivery import is_loopback_host
 from connector.errors import ConfigError
 from connector.schedule.policy import CATCHUP, DEFAULT_CATCHUP_LIMIT, MAX_CATCHUP_LIMIT, OVERLAP
 from connector.schedule.state import STATE_URL_ENV, default_state_url, state_url

@@ -17,6 +17,7 @@ Outcomes come back through the callback, in whatever order requests end.
 """
 from __future__ import annotations
 
+import os
 import socket
 import threading
 from dataclasses import dataclass
@@ -27,10 +28,12 @@ import httpx
 from connector.cancel import CancelToken
 from connector.errors import Cancelled
 from connector.records import Batch, BatchOutcome, Rejection
+from connector.wording import plural
 
 from .body import JsonArrayBody
+from .limiter import PROBE_SECONDS, ConcurrencyLimiter
 from .retry import RetryPolicy
-from .sink import OutcomeCallback, Sink, TakeBatch
+from .sink import DeliveryStats, OutcomeCallback, Sink, TakeBatch
 from .transport import AbortableTransport
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class Verdict:
     kind: str
     reason: str | None = None  # rejected: why, per record; fatal: the error
     retry_after: float | None = None  # retry: the server's wish, in seconds
+    pushback: str | None = None  # retry because the destination is overloaded (e.g. "429")
 
 
 class RetryableResponse(Exception):
@@ -54,6 +58,27 @@ class RetryableResponse(Exception):
         super().__init__(f"HTTP {status}")
         self.status = status
         self.retry_after = retry_after
+
+
+# Bodies held by the senders (in flight or waiting to be retried) may total at most this many
+# bytes; one batch is always allowed, however large. At max_records 100,000 a body is ~65 MB.
+MAX_BYTES_ENV = "CONNECTOR_MAX_BYTES_IN_FLIGHT"
+DEFAULT_MAX_BYTES = 96 * 2**20
+
+
+# Seconds before the limit may again reach a level the destination pushed back at.
+PROBE_SECONDS_ENV = "CONNECTOR_PROBE_SECONDS"
+
+
+def _env_number(name: str, default: float, lo: float) -> float:
+    try:
+        return max(lo, float(os.environ.get(name, default)))
+    except ValueError:
+        return default
+
+
+def max_bytes_in_flight() -> int:
+    return int(_env_number(MAX_BYTES_ENV, DEFAULT_MAX_BYTES, 1))
 
 
 RETRYABLE = (httpx.TransportError, RetryableResponse)
@@ -71,14 +96,21 @@ def describe_failure(exc: BaseException) -> str:
 class HttpBatchDelivery(Sink):
     def __init__(self, *, url: str, headers: Mapping[str, str],
                  classify: Callable[[httpx.Response], Verdict], retry: RetryPolicy,
-                 timeout: float, parallelism: int = 1) -> None:
+                 timeout: float, parallelism: int = 1, adaptive: bool = False,
+                 max_bytes: int | None = None) -> None:
         self.url = url
         self._headers = dict(headers)
         self._classify = classify
         self._retry = retry
         self._timeout = timeout
-        self._limit = max(1, parallelism)
-        self._in_flight = 0
+        self.limiter = ConcurrencyLimiter(
+            parallelism, adaptive, probe_seconds=_env_number(PROBE_SECONDS_ENV, PROBE_SECONDS, 0))
+        self._senders = max(1, parallelism)
+        self._max_bytes = max_bytes_in_flight() if max_bytes is None else max_bytes
+        # Batches held by senders (in flight or waiting to be retried), and their bytes.
+        self._held = 0
+        self._held_bytes = 0
+        self._last_bytes = 0
         self._slots = threading.Condition()
         self._transport: AbortableTransport | None = None
         self._client: httpx.Client | None = None
@@ -93,53 +125,79 @@ class HttpBatchDelivery(Sink):
         # which costs ~40 ms per request on a keep-alive connection.
         self._transport = AbortableTransport(
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
-            limits=httpx.Limits(max_connections=self._limit,
-                                max_keepalive_connections=self._limit))
+            limits=httpx.Limits(max_connections=self._senders,
+                                max_keepalive_connections=self._senders))
         self._client = httpx.Client(headers=self._headers, timeout=httpx.Timeout(self._timeout),
                                     transport=self._transport)
         self._remove_waker = cancel.add_callback(self._stop_now)
 
     def deliver(self, take: TakeBatch) -> None:
-        """Senders take batches and send them, as many at once as the limit allows: the calling
-        thread, plus a thread for each further request in flight. A sender takes a batch only
-        once it holds a slot, so batches in memory stay bounded."""
-        if self._limit == 1:
+        """Senders take batches and send them: the calling thread, plus one thread for each
+        further request the limiter allows (never more than `parallelism`), started as the
+        limit grows and ended as it falls, so idle threads do not fight over the interpreter.
+        A sender takes a batch only when the bytes already held leave room for it."""
+        if self._senders == 1:
             return super().deliver(take)
         failures: list[BaseException] = []
         done = threading.Event()  # no more batches: senders finish what they hold and stop
+        threads: list[threading.Thread] = []
+        live = [1]  # senders running, the calling thread included
+        lock = threading.Lock()
 
-        def sender() -> None:
+        def grow() -> None:
+            with lock:
+                while not done.is_set() and live[0] < min(self.limiter.limit, self._senders):
+                    live[0] += 1
+                    thread = threading.Thread(target=sender, args=(False,), daemon=True,
+                                              name=f"connector-sender-{len(threads) + 1}")
+                    threads.append(thread)
+                    thread.start()
+
+        def shrink() -> bool:
+            with lock:
+                if live[0] > max(1, self.limiter.limit):
+                    live[0] -= 1
+                    return True
+                return False
+
+        def sender(first: bool) -> None:
             try:
-                while not done.is_set() and self._acquire():
+                while not done.is_set() and self._hold():
                     try:
                         batch = take()
                     except BaseException:
-                        self._release()
+                        self._unhold(0)
                         raise
                     if batch is None:
-                        self._release()
+                        self._unhold(0)
                         done.set()
                         return
                     self._send_held(batch)
                     batch = None  # not held while the next one is taken
+                    if not first and shrink():
+                        return
+                    grow()
             except BaseException as exc:  # noqa: BLE001 - raised again on the calling thread
                 failures.append(exc)
                 done.set()
 
-        helpers = [threading.Thread(target=sender, name=f"connector-sender-{i}", daemon=True)
-                   for i in range(1, self._limit)]
-        for thread in helpers:
-            thread.start()
-        sender()
-        for thread in helpers:
-            thread.join()
+        grow()
+        sender(True)
+        while True:  # senders may still be starting others while the first one ends
+            with lock:
+                pending = list(threads)
+            for thread in pending:
+                thread.join()
+            with lock:
+                if len(threads) == len(pending):
+                    break
         if failures:
             raise failures[0]
         self.cancel.raise_if_cancelled()
 
     def send(self, batch: Batch) -> None:
         with self._slots:
-            self._in_flight += 1
+            self._held += 1
         self._send_held(batch)
 
     def abort(self) -> None:
@@ -153,22 +211,29 @@ class HttpBatchDelivery(Sink):
             self._client.close()
             self._client = None
 
-    # ------------------------------------------------------------------ slots and stopping
-    def _acquire(self) -> bool:
-        """Wait for a free slot; False once the sink failed. Raises Cancelled."""
+    def stats(self) -> DeliveryStats:
+        limiter = self.limiter
+        return DeliveryStats(limiter.peak_in_flight, limiter.limit, dict(limiter.lowered))
+
+    # ------------------------------------------------------------------ senders and stopping
+    def _hold(self) -> bool:
+        """Wait until a sender may take one more batch; False once the sink failed."""
         with self._slots:
-            while self._in_flight >= self._limit and self.failure is None:
+            # Until one batch has been sized, one sender at a time: the budget needs a size.
+            while self.failure is None and self._held and (
+                    not self._last_bytes or self._held_bytes + self._last_bytes > self._max_bytes):
                 self.cancel.raise_if_cancelled()
                 self._slots.wait(0.1)
             self.cancel.raise_if_cancelled()
             if self.failure is not None:
                 return False
-            self._in_flight += 1
+            self._held += 1
             return True
 
-    def _release(self) -> None:
+    def _unhold(self, size: int) -> None:
         with self._slots:
-            self._in_flight -= 1
+            self._held -= 1
+            self._held_bytes -= size
             self._slots.notify_all()
 
     def _stop_now(self) -> None:
@@ -188,7 +253,12 @@ class HttpBatchDelivery(Sink):
 
     # ------------------------------------------------------------------ one batch
     def _send_held(self, batch: Batch) -> None:
-        """Deliver a batch whose slot is held; always reports an outcome and frees the slot."""
+        """Deliver a batch a sender holds; always reports an outcome and lets go of it."""
+        size = sum(map(len, batch.records))
+        with self._slots:
+            self._held_bytes += size
+            self._last_bytes = size
+            self._slots.notify_all()
         outcome = BatchOutcome()
         try:
             if self._stopping.is_set():
@@ -204,7 +274,7 @@ class HttpBatchDelivery(Sink):
         try:
             self.on_outcome(batch, outcome)
         finally:
-            self._release()
+            self._unhold(size)
 
     def _deliver(self, batch: Batch, records: Sequence[bytes], rows: Sequence[int],
                  positions: Sequence[int], outcome: BatchOutcome) -> None:
@@ -215,7 +285,7 @@ class HttpBatchDelivery(Sink):
         except RETRYABLE as exc:
             if self._stopping.is_set():
                 raise Cancelled from None
-            outcome.error = (f"gave up after {outcome.retries} retries: last error "
+            outcome.error = (f"gave up after {plural(outcome.retries, 'retry')}: last error "
                              f"{describe_failure(exc)}")
             outcome.fatal = True
             return
@@ -256,16 +326,28 @@ class HttpBatchDelivery(Sink):
 
     def _post_once(self, records: Sequence[bytes], outcome: BatchOutcome) -> Verdict:
         assert self._client is not None
-        if self._stopping.is_set():
-            raise Cancelled
-        outcome.requests += 1
-        body = JsonArrayBody(records)
-        # An explicit Content-Length keeps httpx from switching the streamed body to chunked
-        # transfer encoding, which APIs such as LINE's reject.
-        response = self._client.post(self.url, content=iter(body),
-                                     headers={"Content-Length": str(body.length)})
-        verdict = self._classify(response)
-        if verdict.kind == Verdict.RETRY:
-            raise RetryableResponse(response.status_code, verdict.retry_after)
-        return verdict
-
+        epoch = self.limiter.acquire(self.cancel)
+        success, pushback = False, None
+        try:
+            if self._stopping.is_set():
+                raise Cancelled
+            outcome.requests += 1
+            body = JsonArrayBody(records)
+            # An explicit Content-Length keeps httpx from switching the streamed body to
+            # chunked transfer encoding, which APIs such as LINE's reject.
+            try:
+                response = self._client.post(self.url, content=iter(body),
+                                             headers={"Content-Length": str(body.length)})
+            except httpx.TimeoutException:
+                pushback = "timeout"
+                raise
+            verdict = self._classify(response)
+            if verdict.retry_after is not None:
+                self.limiter.hold(min(verdict.retry_after, self._retry.max_wait))
+            if verdict.kind == Verdict.RETRY:
+                pushback = verdict.pushback
+                raise RetryableResponse(response.status_code, verdict.retry_after)
+            success = verdict.kind == Verdict.ACCEPTED
+            return verdict
+        finally:
+            self.limiter.release(epoch, success=success, pushback=pushback)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
 from typing import Callable
 
 from connector.cancel import CancelToken
@@ -11,6 +12,15 @@ OutcomeCallback = Callable[[Batch, BatchOutcome], None]
 # Hands out the next batch in query order; None when there are no more. Thread-safe; raises the
 # producer's failure, or Cancelled.
 TakeBatch = Callable[[], "Batch | None"]
+
+
+@dataclass(frozen=True)
+class DeliveryStats:
+    """What a delivery learnt about concurrency, for the report."""
+
+    peak_in_flight: int = 0
+    concurrency_limit: int = 0  # at the end of the run
+    concurrency_lowered: dict[str, int] = field(default_factory=dict)  # cause -> times
 
 
 class Sink(ABC):
@@ -52,3 +62,7 @@ class Sink(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (after commit or abort, and on any error)."""
+
+    def stats(self) -> DeliveryStats:
+        """Concurrency figures for the report (none for a sink that sends nothing)."""
+        return DeliveryStats()

@@ -54,6 +54,7 @@ class _Registry:
     def __init__(self) -> None:
         self._streams: "weakref.WeakSet[_TrackedStream]" = weakref.WeakSet()
         self._lock = threading.Lock()
+        self.aborted = False
 
     def add(self, stream: _TrackedStream) -> None:
         with self._lock:
@@ -76,13 +77,21 @@ class _TrackingBackend(httpcore.NetworkBackend):
     def connect_tcp(self, host: str, port: int, timeout: float | None = None,
                     local_address: str | None = None,
                     socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
-        stream = self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
-        return _TrackedStream(stream, self._registry)
+        return self._track(
+            self._inner.connect_tcp(host, port, timeout, local_address, socket_options))
 
     def connect_unix_socket(self, path: str, timeout: float | None = None,
                             socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
-        stream = self._inner.connect_unix_socket(path, timeout, socket_options)
-        return _TrackedStream(stream, self._registry)
+        return self._track(self._inner.connect_unix_socket(path, timeout, socket_options))
+
+    def _track(self, inner: httpcore.NetworkStream) -> httpcore.NetworkStream:
+        stream = _TrackedStream(inner, self._registry)
+        # abort() sets the flag before it looks at the streams: a connection opened meanwhile is
+        # either among those it shuts down, or sees the flag here.
+        if self._registry.aborted:
+            stream.close()
+            raise httpcore.ConnectError("the delivery was stopped")
+        return stream
 
     def sleep(self, seconds: float) -> None:
         self._inner.sleep(seconds)
@@ -99,7 +108,9 @@ class AbortableTransport(httpx.HTTPTransport):
         pool._network_backend = _TrackingBackend(pool._network_backend, self._registry)
 
     def abort(self) -> None:
-        """Shut down every open connection: requests in flight fail at once. Never blocks for
-        long and never raises, so a CancelToken callback may call it."""
+        """Shut down every open connection, and every one opened from now on: requests in
+        flight fail at once. Never blocks for long and never raises, so a CancelToken callback
+        may call it."""
+        self._registry.aborted = True
         for stream in self._registry.snapshot():
             stream.shutdown()

@@ -9,6 +9,16 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 from connector.errors import ConfigError
+from connector.masking import show_value
+
+MAX_NAMES_LISTED = 20
+
+
+def _listed(names: Sequence[str]) -> str:
+    """Column names for a message: bounded, each and in number."""
+    shown = ", ".join(show_value(n) for n in names[:MAX_NAMES_LISTED])
+    more = len(names) - MAX_NAMES_LISTED
+    return shown + (f" and {more} more" if more > 0 else "")
 
 
 @dataclass(frozen=True)
@@ -44,18 +54,19 @@ def bind_columns(names: Sequence[str], *, output: str, required: Iterable[str],
     dupes = sorted({c for c in lowered if lowered.count(c) > 1})
     if dupes:
         raise ConfigError("the query returns these columns more than once (names are matched "
-                          "without regard to case): " + ", ".join(dupes))
+                          "without regard to case): " + _listed(dupes))
     missing = [c for c in required if c not in lowered]
     if missing:
         raise ConfigError(
-            f"the query lacks required column(s) {', '.join(missing)} for {output} "
-            f"(it returns: {', '.join(names) or 'none'})"
+            f"the query lacks required column{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(missing)} for {output} "
+            f"(it returns: {_listed(names) or 'none'})"
         )
     known = tuple(known)
     if warn is not None:
         for c in names:
             if c.lower() not in known:
-                warn(f"column {c!r} is not a {output} column and is ignored "
+                warn(f"column {show_value(c)!r} is not a {output} column and is ignored "
                      f"(known: {', '.join(known)})")
     index = {c: i for i, c in enumerate(lowered) if c in known}
     typed = {} if types is None else {c: types[i].upper() for c, i in index.items()}

@@ -10,6 +10,7 @@ from importlib.metadata import entry_points
 from typing import Callable, Sequence
 
 from connector.errors import ConfigError
+from connector.masking import show_value
 
 from .base import Emulator, InvalidRecord, OutputPlugin, Pushdown, RecordEncoder
 
@@ -33,7 +34,8 @@ def load_output(type_name: object, where: str = "--result") -> type[OutputPlugin
         raise ConfigError(f"{where}: the \"type\" parameter is required (registered: {known})")
     matches = [ep for ep in registered if ep.name == type_name]
     if not matches:
-        raise ConfigError(f"{where}: unknown output type {type_name!r} (registered: {known})")
+        raise ConfigError(f"{where}: unknown output type {show_value(type_name)!r} "
+                          f"(registered: {known})")
     return matches[0].load()
 
 

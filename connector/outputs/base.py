@@ -22,13 +22,21 @@ from connector.mapping import ColumnBinding
 
 
 class InvalidRecord(ValueError):
-    """A row that breaks a rule. `reason` must never contain the value: it may be personal data."""
+    """A row that breaks a rule. `reason` must never contain the value: it may be personal data.
 
-    def __init__(self, column: str, rule: str, reason: str) -> None:
+    `column` may be a path into a column (`custom_data.value`); `value` is then the offending
+    value at that path, which the report masks unless the path is one of the output's
+    `visible_columns`. Without it, the report shows the column's value (masked likewise).
+    """
+
+    NOT_GIVEN: ClassVar[object] = object()
+
+    def __init__(self, column: str, rule: str, reason: str, *, value: Any = NOT_GIVEN) -> None:
         super().__init__(f"{column}: {reason}")
         self.column = column
         self.rule = rule
         self.reason = reason
+        self.value = value
 
 
 class RecordEncoder(ABC):

@@ -51,12 +51,15 @@ class BatchBuffer:
         self._read_pos = 0
         self._final: Any = _NOTHING
         self._getters = 0  # senders waiting in get(): with memory_batches=0, a direct hand-off
-        self._cond = threading.Condition()
+        # One lock, two waiting rooms: each batch wakes one sender, not every one of them.
+        self._lock = threading.Lock()
+        self._items = threading.Condition(self._lock)  # senders wait here for a batch
+        self._room = threading.Condition(self._lock)  # the producer waits here for room
         self.spilled_batches = 0  # over the whole job
 
     def put(self, batch: Batch, stop: threading.Event) -> bool:
         """Queue a batch; waits only when memory and spill are full. False if `stop` was set."""
-        with self._cond:
+        with self._lock:
             full_since: float | None = None
             while not stop.is_set():
                 # Once anything is spilled, later batches follow it into the file: order holds.
@@ -68,28 +71,28 @@ class BatchBuffer:
                     full_since = now if full_since is None else full_since
                     patient = self._spilled == 0 and now - full_since < self._spill_after
                     if patient or self._write_pos >= self._spill_max:
-                        self._cond.wait(0.1)
+                        self._room.wait(0.1)
                         continue
                     self._write_spill(batch)
-                self._cond.notify_all()
+                self._items.notify()
                 return True
             return False
 
     def finish(self, item: Any) -> None:
         """The last item, delivered after every batch; never blocks."""
-        with self._cond:
+        with self._lock:
             if self._final is _NOTHING:
                 self._final = item
-            self._cond.notify_all()
+            self._items.notify_all()
 
     def get(self, timeout: float | None = None) -> Any:
         """The oldest batch, else the final item; raises TimeoutError if nothing comes in time."""
-        with self._cond:
+        with self._lock:
             while not self._memory and not self._spilled and self._final is _NOTHING:
                 self._getters += 1
-                self._cond.notify_all()  # a producer waiting for a taker may hand over now
+                self._room.notify()  # a producer waiting for a taker may hand over now
                 try:
-                    if not self._cond.wait(timeout):
+                    if not self._items.wait(timeout):
                         raise TimeoutError
                 finally:
                     self._getters -= 1
@@ -99,7 +102,7 @@ class BatchBuffer:
                 item = self._read_spill()
             else:
                 item = self._final
-            self._cond.notify_all()
+            self._room.notify()
             return item
 
     def close(self) -> None:

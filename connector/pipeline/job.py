@@ -14,19 +14,21 @@ sink cancels its requests, and the source interrupts the engine.
 """
 from __future__ import annotations
 
+import datetime as dt
 import tempfile
 import threading
 from contextlib import ExitStack
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from connector.cancel import CancelToken
 from connector.delivery import Sink
 from connector.errors import Cancelled, ConfigError, ConnectorError, InvalidRecordsError, SourceError
-from connector.mapping import ColumnBinding, bind_columns
+from connector.mapping import ColumnBinding, OutputMapping, bind_columns, compile_mapping
 from connector.outputs.base import InvalidRecord, OutputPlugin, Pushdown, RecordEncoder
 from connector.records import Batch
 from connector.report import JobReport
-from connector.source import Source, Stream
+from connector.source import Shard, Source, Stream, shard_sql
+from connector.wording import plural
 
 from .batching import Records, cut_batches, read_spool, spool
 from .buffer import BatchBuffer
@@ -47,7 +49,8 @@ class ExportJob:
     def __init__(self, plugin: OutputPlugin, source: Source, report: JobReport, *,
                  cancel: CancelToken, dry_run_path: str | None = None,
                  on_warning: Callable[[str], None] | None = None,
-                 pushdown: bool = True) -> None:
+                 pushdown: bool = True, mapping: OutputMapping | None = None,
+                 export_time: dt.datetime | None = None, shard: Shard | None = None) -> None:
         self.plugin = plugin
         self.use_pushdown = pushdown
         self.source = source
@@ -55,6 +58,11 @@ class ExportJob:
         self.cancel = cancel
         self.dry_run_path = dry_run_path
         self.on_warning = on_warning or (lambda _m: None)
+        self.mapping = mapping or OutputMapping()
+        self.export_time = export_time or dt.datetime.now(dt.timezone.utc)
+        self.shard = shard
+        # Output column (lower case) -> the query column it renames, for invalid-row messages.
+        self._renamed: Mapping[str, str] = {}
         self._stop = threading.Event()
         # Up to MEMORY_RECORDS records wait in memory; a bigger batch (100,000 events hold
         # ~65 MB) is handed straight to the sender, so at most two exist: built and in flight.
@@ -67,7 +75,7 @@ class ExportJob:
         remove = self.cancel.add_callback(self._stop.set)
         try:
             with ExitStack() as stack:
-                stream, pushdown, columns = self._open(sql, stack)
+                stream, pushdown, columns = self._open(self._prepare(sql), stack)
                 self._run_stream(stream, pushdown, columns)
         except (KeyboardInterrupt, Cancelled):
             report.fail(Cancelled.reason, "the export was interrupted")
@@ -84,6 +92,18 @@ class ExportJob:
         return report
 
     # ------------------------------------------------------------------ opening the stream
+    def _prepare(self, sql: str) -> str:
+        """The user's query, wrapped in the output mapping, then restricted to the shard (which
+        hashes the mapped key)."""
+        if not self.mapping.is_identity():
+            mapped = compile_mapping(self.mapping, sql, self.source.column_names(sql),
+                                     self.export_time)
+            sql, self._renamed = mapped.sql, mapped.sources
+        if self.shard is not None:
+            assert self.plugin.shard_column is not None
+            sql = shard_sql(sql, self.source.dialect, self.shard, self.plugin.shard_column)
+        return sql
+
     def _warn(self, message: str) -> None:
         self.on_warning(self.report.warn(message))
 
@@ -133,6 +153,10 @@ class ExportJob:
                 self._drain(producer, stream)
             sequencer.flush()
             self.report.spilled_batches = self._buffer.spilled_batches
+            stats = sink.stats()
+            self.report.peak_in_flight = stats.peak_in_flight
+            self.report.concurrency_limit = stats.concurrency_limit
+            self.report.concurrency_lowered = dict(stats.concurrency_lowered)
             self._buffer.close()
             sink.close()
 
@@ -177,8 +201,8 @@ class ExportJob:
                     invalid = self.report.invalid_records
                     if invalid:
                         raise InvalidRecordsError(
-                            f"{invalid} invalid rows and ignore_invalid_records is false: "
-                            "nothing was sent")
+                            f"{plural(invalid, 'invalid row')} and ignore_invalid_records is "
+                            "false: nothing was sent")
                     file.seek(0)
                     self._hand_over(read_spool(file, count))
         except BaseException as exc:  # noqa: BLE001 - handed to the sender thread
@@ -199,9 +223,16 @@ class ExportJob:
         visible = self.plugin.visible_columns
         add = self.report.add_invalid
 
+        renamed = self._renamed
+
         def invalid(row_no: int, err: InvalidRecord, row: Any) -> None:
+            if err.value is not InvalidRecord.NOT_GIVEN:  # the value at a path in the column
+                add(row_no, err.column, err.rule, err.reason, err.value, err.column in visible)
+                return
             column = err.column.split(".", 1)[0]
-            add(row_no, err.column, err.rule, err.reason, columns.value(row, column),
+            # Named as the output sees it, and as the query has it when the mapping renamed it.
+            label = err.column if column not in renamed else f"{err.column} (from {renamed[column]})"
+            add(row_no, label, err.rule, err.reason, columns.value(row, column),
                 column in visible)
 
         return invalid

@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping
 
 from connector.masking import is_code_like, mask_value, show_value
 from connector.records import BatchOutcome
+from connector.wording import plural
 
 from .ranges import RangeList, complement
 
@@ -36,6 +37,9 @@ class JobReport:
     retries: int = 0
     batches: int = 0
     spilled_batches: int = 0  # batches that waited on disk while the sender was behind
+    peak_in_flight: int = 0  # requests in flight at once, at the most
+    concurrency_limit: int = 0  # how many the delivery allowed at the end
+    concurrency_lowered: dict[str, int] = field(default_factory=dict)  # cause -> times lowered
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
     warnings: list[str] = field(default_factory=list)
@@ -122,8 +126,8 @@ class JobReport:
         self.finished = time.monotonic()
         if self.reason is None and (self.rejected_events or self.failed_events):
             self.reason = "events_not_accepted"
-            self.error = (f"{self.rejected_events} events rejected and {self.failed_events} "
-                          "not accepted by the API")
+            self.error = (f"{plural(self.rejected_events, 'event')} rejected and "
+                          f"{self.failed_events:,} not accepted by the API")
         self.status = "error" if self.reason else "success"
 
     # ------------------------------------------------------------------ output
@@ -146,6 +150,9 @@ class JobReport:
             "retries": self.retries,
             "batches": self.batches,
             "spilled_batches": self.spilled_batches,
+            "peak_in_flight": self.peak_in_flight,
+            "concurrency_limit": self.concurrency_limit,
+            "concurrency_lowered": dict(self.concurrency_lowered),
             **{k: v for section in self.sections for k, v in section().items()},
             "duration_seconds": round(duration, 3),
             "events_per_second": round(self.events_sent / duration, 1) if duration > 0 else None,
@@ -158,13 +165,19 @@ class JobReport:
             "warnings": self.warnings,
         }
 
-    def summary(self) -> str:
+    def summary(self, with_error: bool = True) -> str:
+        """The text summary; `with_error=False` leaves out the error line (a caller that
+        printed the error first). A run that failed before reading a row or sending a request
+        has no counters worth showing: one line."""
         d = self.to_dict()
         verb = "written" if self.dry_run else "accepted"
+        head = (f"{'Dry run' if self.dry_run else 'Export'} {d['status'].upper()}"
+                + (f" ({d['reason']})" if d["reason"] else "")
+                + f" in {d['duration_seconds']:.1f}s -> {d['destination']}")
+        if d["status"] != "success" and not d["rows_read"] and not d["requests"]:
+            return head + (f"\n  error: {d['error']}" if with_error and d["error"] else "")
         lines = [
-            f"{'Dry run' if self.dry_run else 'Export'} {d['status'].upper()}"
-            + (f" ({d['reason']})" if d["reason"] else "")
-            + f" in {d['duration_seconds']:.1f}s -> {d['destination']}",
+            head,
             f"  rows read        {d['rows_read']:>12,}",
             f"  events {verb:<9} {d['events_sent']:>12,}",
             f"  invalid, skipped {d['invalid_records']:>12,}",
@@ -173,7 +186,11 @@ class JobReport:
             f"  requests {d['requests']:,}, retries {d['retries']:,}, "
             f"{d['events_per_second'] or 0:,.0f} events/s",
         ]
-        if d["error"]:
+        if d["concurrency_lowered"]:
+            causes = ", ".join(f"{k} x{v:,}" for k, v in sorted(d["concurrency_lowered"].items()))
+            lines.append(f"  concurrency lowered ({causes}): peak {d['peak_in_flight']} in "
+                         f"flight, limit {d['concurrency_limit']} at the end")
+        if d["error"] and with_error:
             lines.append(f"  error: {d['error']}")
         if d["invalid_by_column"]:
             lines.append("  invalid by column: " + ", ".join(
@@ -192,5 +209,5 @@ class JobReport:
 def _ranges_text(ranges: list[list[int]], limit: int = 8) -> str:
     parts = [f"{a}" if a == b else f"{a}-{b}" for a, b in ranges[:limit]]
     if len(ranges) > limit:
-        parts.append(f"... ({len(ranges) - limit} more ranges; see --report-file)")
+        parts.append(f"... ({plural(len(ranges) - limit, 'more range')}; see --report-file)")
     return ", ".join(parts)

@@ -29,7 +29,9 @@ from .policy import DEFAULT_CATCHUP, DEFAULT_CATCHUP_LIMIT, DEFAULT_OVERLAP, che
 from .state import open_engine, runs, schedules, slots
 from .zones import check_timezone
 
-KINDS = ("export",)  # "workflow" is reserved for the workflow runner
+# "export": a query to an output; "activation": the same with an output mapping and segment
+# metadata (Treasure Data's activation); "workflow": a Treasure Workflow file.
+KINDS = ("export", "activation", "workflow")
 MAX_DELAY = 366 * 86400
 
 

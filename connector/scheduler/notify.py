@@ -29,7 +29,7 @@ import jsonschema
 import result_url
 from connector.connections import Reference
 from connector.delivery import RetryPolicy, parse_retry_after
-from connector.delivery.addresses import check_https, is_loopback_host
+from connector.delivery import check_https, is_loopback_host
 from connector.errors import ConfigError
 from connector.masking import Redactor
 

@@ -9,7 +9,7 @@ import re
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
@@ -18,8 +18,8 @@ from connector.cancel import CancelToken
 from connector.errors import ConfigError, SourceError
 from connector.masking import mask_value
 
-from . import tdtime
-from .urls import safe_url
+from . import spill, tdtime
+from .urls import parse_database_url, safe_url
 
 DEFAULT_PARTITION_ROWS = 5000
 # DuckDB's vector size: each Arrow batch is one chunk of the engine's work. Bigger batches held
@@ -27,15 +27,32 @@ DEFAULT_PARTITION_ROWS = 5000
 ARROW_BATCH_ROWS = 2048
 
 
-def _connect_args(url: sa.engine.URL) -> dict[str, Any]:
+# The embedded DuckDB's memory cap, unless the URL sets `memory_limit`. Without one, DuckDB keeps
+# the blocks it has read (up to 80% of RAM): the export's memory grew with the file it scanned.
+# Bigger sorts and joins spill to a temporary directory instead of failing.
+DUCKDB_MEMORY_LIMIT = "64MB"
+
+
+def _connect_args(url: sa.engine.URL, writable: bool = False, schema: str | None = None,
+                  temp_dir: str | None = None) -> dict[str, Any]:
     """Driver options the SQLAlchemy URL cannot carry on its own."""
     if url.get_backend_name() == "duckdb":
-        if url.database not in (None, "", ":memory:") and "access_mode" not in url.query:
+        args: dict[str, Any] = {}
+        if (not writable and url.database not in (None, "", ":memory:")
+                and "access_mode" not in url.query):
             # An export only reads: read-only lets N shards open one file at once (DuckDB
             # locks a file opened for writing), and a mistyped path fails instead of creating
             # an empty database.
-            return {"read_only": True}
-        return {}
+            args["read_only"] = True
+        config: dict[str, str] = {}
+        if "memory_limit" not in url.query and "max_memory" not in url.query:
+            config["memory_limit"] = DUCKDB_MEMORY_LIMIT
+        if temp_dir is not None:
+            # Next to a read-only database file DuckDB could not create its own.
+            config["temp_directory"] = temp_dir
+        if config:
+            args["config"] = config
+        return args
     if url.get_backend_name() == "trino":
         args: dict[str, Any] = {}
         scheme = url.query.get("http_scheme")
@@ -44,8 +61,50 @@ def _connect_args(url: sa.engine.URL) -> dict[str, Any]:
         elif url.password or "access_token" in url.query:
             # Credentials only travel over TLS; the trino client would refuse http anyway.
             args["http_scheme"] = "https"
+        if schema is not None:
+            args["schema"] = schema
         return args
     return {}
+
+
+def open_engine(url: str, *, writable: bool = False, schema: str | None = None,
+                scheduled_time: int | None = None,
+                temp_dir: str | None = None) -> sa.engine.Engine:
+    """A SQLAlchemy engine for `url`: DuckDB files read-only unless `writable`; `schema` the
+    default schema for unqualified names; `temp_dir` where DuckDB spills; on DuckDB, TD's time
+    functions for `scheduled_time` on every connection (Trino gets them in front of each
+    statement, see `prepare`)."""
+    parsed = parse_database_url(url)
+    try:
+        engine = sa.create_engine(parsed, connect_args=_connect_args(parsed, writable, schema,
+                                                                     temp_dir))
+    except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ImportError, ValueError) as exc:
+        raise ConfigError(f"--database: cannot use {safe_url(url)}: "
+                          f"{type(exc).__name__}") from None
+    if engine.dialect.name == "duckdb":
+        moment = int(time.time()) if scheduled_time is None else scheduled_time
+
+        def install(dbapi_connection: Any, _record: Any) -> None:
+            for statement in tdtime.duckdb_macros(moment):
+                dbapi_connection.execute(statement)
+            if schema is not None:
+                # DuckDB still finds tables in main, and the temporary TD functions.
+                dbapi_connection.execute(f"SET schema = {quote_literal(schema)}")
+
+        sa.event.listen(engine, "connect", install)
+    return engine
+
+
+def quote_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def prepare_sql(dialect: str, sql: str, scheduled_time: int) -> str:
+    """The SQL the engine runs for `sql`: on Trino, the TD time functions it calls are
+    declared in front of it as inline routines."""
+    if dialect == "trino":
+        return tdtime.trino_sql(sql, scheduled_time)
+    return sql
 
 
 # Engine messages may quote the data they choke on (DuckDB's CSV reader prints the whole line).
@@ -96,34 +155,27 @@ class Source:
     ARROW_DIALECTS = ("duckdb",)
 
     def __init__(self, url: str, partition_rows: int = DEFAULT_PARTITION_ROWS,
-                 cancel: CancelToken | None = None, scheduled_time: int | None = None) -> None:
+                 cancel: CancelToken | None = None, scheduled_time: int | None = None,
+                 schema: str | None = None) -> None:
+        # TD_SCHEDULED_TIME() and the other TD time functions; without a scheduled time, the
+        # time the Source was made (the start of the run).
+        self.scheduled_time = int(time.time()) if scheduled_time is None else scheduled_time
+        parsed = parse_database_url(url)
+        self._temp_dir = spill.acquire(parsed)
         try:
-            parsed = sa.engine.make_url(url)
-            self.engine = sa.create_engine(parsed, connect_args=_connect_args(parsed))
-        except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ImportError, ValueError) as exc:
-            raise ConfigError(f"--database: cannot use {safe_url(url)}: "
-                              f"{type(exc).__name__}") from None
+            self.engine = open_engine(url, schema=schema, scheduled_time=self.scheduled_time,
+                                      temp_dir=self._temp_dir)
+        except ConfigError:
+            spill.release(self._temp_dir)
+            raise
         self.url = url
         self.dialect = self.engine.dialect.name
         self.partition_rows = partition_rows
         self.cancel = cancel or CancelToken()
-        # TD_SCHEDULED_TIME() and the other TD time functions; without a scheduled time, the
-        # time the Source was made (the start of the run).
-        self.scheduled_time = int(time.time()) if scheduled_time is None else scheduled_time
-        if self.dialect == "duckdb":
-            sa.event.listen(self.engine, "connect", self._install_functions)
-
-    def _install_functions(self, dbapi_connection: Any, _record: Any) -> None:
-        """Treasure Data's time functions, as temporary macros on each DuckDB connection."""
-        for statement in tdtime.duckdb_macros(self.scheduled_time):
-            dbapi_connection.execute(statement)
 
     def prepare(self, sql: str) -> str:
-        """The SQL the engine runs for `sql`: on Trino, the TD time functions it calls are
-        declared in front of it as inline routines."""
-        if self.dialect == "trino":
-            return tdtime.trino_sql(sql, self.scheduled_time)
-        return sql
+        """The SQL the engine runs for `sql` (TD's time functions declared on Trino)."""
+        return prepare_sql(self.dialect, sql, self.scheduled_time)
 
     @contextmanager
     def _connection(self) -> Iterator[Any]:
@@ -180,11 +232,26 @@ class Source:
             return None
         with self._connection() as conn:
             try:
-                rows = conn.exec_driver_sql(f"DESCRIBE SELECT * FROM (\n{sql}\n) AS q").fetchall()
+                # The query itself, not `SELECT * FROM (query)`: a subquery renames a second
+                # `email` or `EMAIL` to `EMAIL_1`, where the query's own result keeps both names
+                # (and the binding must refuse them on every path alike).
+                rows = conn.exec_driver_sql(f"DESCRIBE\n{sql}\n").fetchall()
             except Exception:  # noqa: BLE001 - not describable: the standard path reports errors
                 self.cancel.raise_if_cancelled()
                 return None
         return [(str(r[0]), str(r[1])) for r in rows]
+
+    def column_names(self, sql: str) -> list[str]:
+        """The names of the query's columns, in order, without reading its rows."""
+        described = self.describe(sql)
+        if described is not None:
+            return [name for name, _ in described]
+        with self._connection() as conn:
+            result = self._execute(conn, f"SELECT * FROM (\n{sql}\n) AS q LIMIT 0")
+            try:
+                return list(result.keys())
+            finally:
+                result.close()
 
     def stream_arrow(self, sql: str) -> Any:
         """The query's result as Arrow record batches of at most ARROW_BATCH_ROWS rows."""
@@ -207,3 +274,5 @@ class Source:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        spill.release(self._temp_dir)
+        self._temp_dir = None

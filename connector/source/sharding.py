@@ -11,8 +11,9 @@ import re
 from dataclasses import dataclass
 
 from connector.errors import ConfigError
+from connector.masking import show_value
 
-_SPEC = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
+_SPEC = re.compile(r"\s*([0-9]{1,9})\s*/\s*([0-9]{1,9})\s*")
 MAX_SHARDS = 4096
 
 
@@ -26,9 +27,9 @@ class Shard:
 
 
 def parse_shard(text: str) -> Shard:
-    m = _SPEC.match(text)
+    m = _SPEC.fullmatch(text)
     if not m:
-        raise ConfigError(f"--shard: {text!r} is not K/N (for example 0/4)")
+        raise ConfigError(f"--shard: {show_value(text)!r} is not K/N (for example 0/4)")
     k, n = int(m.group(1)), int(m.group(2))
     if not 1 <= n <= MAX_SHARDS or not 0 <= k < n:
         raise ConfigError(f"--shard: need 0 <= K < N <= {MAX_SHARDS}, got {k}/{n}")

@@ -58,6 +58,9 @@ def parse_custom(value: Any) -> dict[str, Any]:
         if item is None:
             continue
         item = plain(item)
-        spec.check(item)
+        try:
+            spec.check(item)
+        except FieldError as err:  # with the value at the key: the report shows it, or masks it
+            raise FieldError(err.column, err.rule, err.reason, value=item) from None
         out[key] = item
     return out

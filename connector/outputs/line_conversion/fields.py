@@ -104,7 +104,7 @@ def timestamp_seconds(value: Any) -> int:
     )
 
 
-def check_timestamp_window(value: int, now: float) -> None:
+def check_timestamp_window(value: float, now: float) -> None:
     """LINE's acceptance window, with a hint for the commonest mistake (milliseconds)."""
     if value <= 0:
         raise FieldError("event_timestamp", "range", "must be a positive number of seconds")
@@ -175,9 +175,11 @@ FIELDS: tuple[Field, ...] = (
           TextRule(Pattern("[A-Za-z0-9_-]{1,20}")), sensitive=False),
     Field("source_type", "event", "Where the event occurred.",
           TextRule(enum=("web",)), required=True, sensitive=False),
+    # On the wire a number: LINE's own server-side tag sends milliseconds / 1000, a fraction,
+    # and LINE accepts it. The exporter's normaliser (timestamp_seconds) gives whole seconds.
     Field("event_timestamp", "event", "When the event occurred, in UNIX seconds. A TIMESTAMP "
           "column is converted (a naive one is read as UTC).",
-          NumberRule(1, 2**63 - 1), required=True, value=TIMESTAMP,
+          NumberRule(1, 2**63 - 1, allow_float=True), required=True, value=TIMESTAMP,
           column_type="long or timestamp", sensitive=False),
     Field("email", "user", "The user's email address, raw or SHA-256 hashed. Raw addresses are "
           "trimmed, lower-cased and hashed.",
@@ -210,10 +212,15 @@ class CustomKey:
 
     key: str
     rule: Rule
+    sensitive: bool = True  # mask values in samples; amounts and codes are shown plainly
+
+    @property
+    def path(self) -> str:
+        return f"{CUSTOM_COLUMN}.{self.key}"
 
     @cached_property
     def check(self) -> Check:
-        return compile_check(f"{CUSTOM_COLUMN}.{self.key}", self.rule)
+        return compile_check(self.path, self.rule)
 
     @property
     def validation(self) -> str:
@@ -221,9 +228,9 @@ class CustomKey:
 
 
 CUSTOM_KEYS: tuple[CustomKey, ...] = (
-    CustomKey("value", NumberRule(0, INT32_MAX, allow_float=True)),
-    CustomKey("currency", TextRule(Pattern("[A-Z]{3}"))),
-    CustomKey("quantity", NumberRule(0, INT32_MAX)),
+    CustomKey("value", NumberRule(0, INT32_MAX, allow_float=True), sensitive=False),
+    CustomKey("currency", TextRule(Pattern("[A-Z]{3}")), sensitive=False),
+    CustomKey("quantity", NumberRule(0, INT32_MAX), sensitive=False),
     CustomKey("item_ids", TextListRule(100)),
     CustomKey("keywords", TextListRule(10)),
     CustomKey("category", TextRule(max_length=300)),
@@ -232,7 +239,9 @@ CUSTOM_KEYS: tuple[CustomKey, ...] = (
 BY_COLUMN: Mapping[str, Field] = {f.column: f for f in FIELDS}
 CUSTOM_BY_KEY: Mapping[str, CustomKey] = {c.key: c for c in CUSTOM_KEYS}
 REQUIRED_COLUMNS: tuple[str, ...] = tuple(f.column for f in FIELDS if f.required)
-VISIBLE_COLUMNS: frozenset[str] = frozenset(f.column for f in FIELDS if not f.sensitive)
+# Columns, and paths into custom_data, whose values samples show unmasked.
+VISIBLE_COLUMNS: frozenset[str] = frozenset(
+    [f.column for f in FIELDS if not f.sensitive] + [c.path for c in CUSTOM_KEYS if not c.sensitive])
 KNOWN_COLUMNS: tuple[str, ...] = tuple(f.column for f in FIELDS) + (CUSTOM_COLUMN,)
 IDENTIFIER_KEYS: tuple[str, ...] = tuple(f.key for f in FIELDS if f.identifier)
 CHANNEL_FIELDS: tuple[Field, ...] = tuple(f for f in FIELDS if f.needs_channel)
@@ -244,13 +253,22 @@ WIRE_FIELDS: Mapping[str, Mapping[str, Check]] = {
 WIRE_FIELDS[TEST_FLAG_SECTION][TEST_FLAG_KEY] = compile_check(TEST_FLAG_KEY, BoolRule())  # type: ignore[index]
 
 
+IDENTIFIER_RULE = "identifier"
+
+
+def has_identifier(user: Mapping[str, Any]) -> bool:
+    return any(k in user for k in IDENTIFIER_KEYS)
+
+
 def check_cross_rules(event: Mapping[str, Any], user: Mapping[str, Any], now: float,
-                      channel_id_present: bool) -> None:
-    """Rules that span fields; shared by the exporter and the sandbox."""
+                      channel_id_present: bool, require_identifier: bool = True) -> None:
+    """Rules that span fields; shared by the exporter and the sandbox. LINE accepts an event
+    without a user identifier (and then drops it): the exporter never sends one
+    (`require_identifier`), the sandbox accepts it as LINE does."""
     check_timestamp_window(event["event_timestamp"], now)
-    if not any(k in user for k in IDENTIFIER_KEYS):
+    if require_identifier and not has_identifier(user):
         raise FieldError(
-            "user", "identifier",
+            "user", IDENTIFIER_RULE,
             "no user identifier (" + ", ".join(IDENTIFIER_KEYS) + "); LINE would drop the event",
         )
     if not channel_id_present:
@@ -260,7 +278,8 @@ def check_cross_rules(event: Mapping[str, Any], user: Mapping[str, Any], now: fl
                                  f"needs line_channel_id (the {CHANNEL_HEADER} header)")
 
 
-def check_wire_event(ev: Any, now: float, channel_id_present: bool) -> None:
+def check_wire_event(ev: Any, now: float, channel_id_present: bool,
+                     require_identifier: bool = True) -> None:
     """Validate one event exactly as it is on the wire. Used by the sandbox (and by tests)."""
     if not isinstance(ev, dict):
         raise FieldError("event", "type", "each event must be a JSON object")
@@ -285,4 +304,4 @@ def check_wire_event(ev: Any, now: float, channel_id_present: bool) -> None:
     for f in FIELDS:
         if f.required and f.key not in event:
             raise FieldError(f.column, "required", "is required")
-    check_cross_rules(event, ev["user"], now, channel_id_present)
+    check_cross_rules(event, ev["user"], now, channel_id_present, require_identifier)

@@ -4,12 +4,10 @@ from __future__ import annotations
 import re
 from contextlib import AbstractContextManager
 from typing import Any, ClassVar, Mapping
-from urllib.parse import urlsplit
 
 import phonenumbers
 
-from connector.delivery import DryRunSink, HttpBatchDelivery, RetryPolicy, Sink
-from connector.delivery.addresses import is_loopback_host
+from connector.delivery import DryRunSink, HttpBatchDelivery, RetryPolicy, Sink, check_base_url
 from connector.errors import ConfigError
 from connector.mapping import ColumnBinding
 from connector.outputs.base import Emulator, OutputPlugin, Pushdown, RecordEncoder
@@ -41,14 +39,7 @@ class LineConversionOutput(OutputPlugin):
         if region is not None and region not in phonenumbers.SUPPORTED_REGIONS:
             raise ConfigError(f"default_phone_region: {region!r} is not a region phonenumbers knows "
                               "(ISO 3166-1 alpha-2, for example JP)")
-        parts = urlsplit(config["endpoint"])
-        if not parts.hostname:
-            raise ConfigError(f"endpoint: {config['endpoint']!r} has no host")
-        if parts.scheme == "http" and not is_loopback_host(parts.hostname):
-            raise ConfigError(
-                "endpoint: plain http is allowed only for loopback hosts (127.0.0.1, ::1, "
-                "localhost); use https"
-            )
+        check_base_url(config["endpoint"], "endpoint")
         self._pushdown: Pushdown | None = None
 
     @property
@@ -85,6 +76,8 @@ class LineConversionOutput(OutputPlugin):
                               initial_wait=float(c["initial_retry_wait"]),
                               max_wait=float(c["max_retry_wait"])),
             timeout=float(c["connection_timeout"]),
+            parallelism=int(c["parallelism"]),
+            adaptive=bool(c["adaptive_parallelism"]),
         )
 
     def dry_run_sink(self, path: str) -> Sink:

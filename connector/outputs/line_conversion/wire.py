@@ -31,6 +31,7 @@ class StatusRule:
     statuses: tuple[int, ...]
     verdict: str  # a Verdict kind
     action: str  # what the exporter does (docs)
+    pushback: bool = False  # retry, and the destination says it is overloaded: lower concurrency
 
     @property
     def label(self) -> str:
@@ -50,10 +51,15 @@ STATUS_RULES: tuple[StatusRule, ...] = (
     StatusRule((413,), Verdict.REJECTED,
                "the body is larger than the server takes: the batch is split the same way; a "
                "single event that is still too large is reported as `rejected`"),
-    StatusRule((429, 500, 502, 503, 504), Verdict.RETRY,
+    StatusRule((429, 503), Verdict.RETRY,
+               "the API is overloaded: halve the requests in flight (with "
+               "`adaptive_parallelism`), then resend the same body like a 500; a `Retry-After` "
+               "header holds back every request until it has passed", pushback=True),
+    StatusRule((500, 502, 504), Verdict.RETRY,
                "resend the same body (safe: LINE deduplicates on `event_name` + "
-               "`deduplication_key`), waiting `initial_retry_wait`, doubling up to "
-               "`max_retry_wait`, at most `max_retry` times; a `Retry-After` header wins"),
+               "`deduplication_key`; a 500 may have been partly accepted), waiting "
+               "`initial_retry_wait`, doubling up to `max_retry_wait`, at most `max_retry` times; "
+               "a `Retry-After` header wins"),
 )
 _BY_STATUS: Mapping[int, StatusRule] = {s: r for r in STATUS_RULES for s in r.statuses}
 RETRYABLE_STATUSES = frozenset(s for r in STATUS_RULES if r.verdict == Verdict.RETRY
@@ -81,7 +87,8 @@ def classify(response: httpx.Response) -> Verdict:
         return Verdict(Verdict.FATAL, f"unexpected HTTP {status} from {response.request.url}")
     if rule.verdict == Verdict.RETRY:
         return Verdict(Verdict.RETRY,
-                       retry_after=parse_retry_after(response.headers.get("Retry-After")))
+                       retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                       pushback=str(status) if rule.pushback else None)
     if rule.verdict == Verdict.FATAL:
         return Verdict(Verdict.FATAL, f"HTTP {status}: the access token is invalid or not bound "
                                       "to this LINE tag (check access_token and line_tag_id)")
@@ -109,7 +116,7 @@ def statuses_markdown() -> str:
     for rule in STATUS_RULES:
         label = rule.label
         if rule.verdict == Verdict.RETRY:
-            label += ", timeouts, connection errors"
+            label += ", timeouts" if rule.pushback else ", connection errors"
         rows.append(f"| {label} | {rule.action} |")
     rows.append("| retries exhausted | stop; the report lists the accepted rows and the ones "
                 "that were not |")

@@ -19,6 +19,8 @@ rows the standard way. The equivalence tests check the bytes against the referen
 """
 from __future__ import annotations
 
+import datetime as dt
+import math
 import re
 import time
 from dataclasses import dataclass
@@ -55,7 +57,15 @@ from ..rules import IP_FORMAT, IPV4_PLAIN_PATTERN, IPV6_PLAIN_PATTERN, NumberRul
 _WIDE_INT_TYPES = frozenset({"HUGEINT", "UHUGEINT"})
 _INT_TYPES = frozenset({"TINYINT", "SMALLINT", "INTEGER", "BIGINT",
                         "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}) | _WIDE_INT_TYPES
-# Types whose Arrow → Python conversion equals DuckDB's fetchall() (HUGEINT: see above); UUID
+# Dates and times Python's datetime cannot hold (beyond year 9999, before year 1, ±infinity)
+# would abort Arrow's conversion to Python. DuckDB's own fetch gives them as text, and ±infinity
+# as datetime's largest and smallest value; the SQL sends such values as text beside the column
+# (`connector_text_<k>`), and `rows` gives the reference what the fetch would have.
+_PY_RANGE = {"TIMESTAMP": ("TIMESTAMP '0001-01-01 00:00:00'", "TIMESTAMP '9999-12-31 23:59:59.999999'",
+                           dt.datetime.min, dt.datetime.max),
+             "DATE": ("DATE '0001-01-01'", "DATE '9999-12-31'", dt.date.min, dt.date.max)}
+# Types whose Arrow → Python conversion equals DuckDB's fetchall() (HUGEINT, and dates and times
+# outside Python's range: see above); UUID
 # (Arrow string), MAP (Arrow list of pairs), TIMESTAMP WITH TIME ZONE... do not.
 _SAFE_TYPE = re.compile(r"(VARCHAR|BOOLEAN|FLOAT|DOUBLE|DATE|TIMESTAMP|DECIMAL\(\d+,\d+\)|"
                         + "|".join(sorted(_INT_TYPES)) + r")\Z")
@@ -258,11 +268,15 @@ class DuckDBPushdown(Pushdown):
     """The wrapped SQL, and the per-batch Python that completes its events."""
 
     def __init__(self, sql: str, columns: ColumnBinding, wide_ints: set[int],
-                 encoder: LineEventEncoder, default_phone_region: str | None) -> None:
+                 encoder: LineEventEncoder, default_phone_region: str | None,
+                 out_of_range: dict[int, str] | None = None) -> None:
         self.sql = sql
         self.columns = columns  # what follows the LEADING columns, for the reference
         self.encoder = encoder
         self._wide_ints = wide_ints  # positions in raw_columns sent as text
+        # position in raw_columns -> its type, for dates and times sent beside it as text
+        # when Python cannot hold them; the text columns follow the raw ones, in this order
+        self._out_of_range = out_of_range or {}
         self._phone = make_fast_phone_hasher(default_phone_region)
 
     def encode_batch(self, batch: Any) -> list[bytes | None]:
@@ -273,8 +287,11 @@ class DuckDBPushdown(Pushdown):
             events[i] = _lower_escapes(events[i])  # type: ignore[arg-type]
         now = self.encoder.now
         ts = batch.column(_TS)
-        outside = pc.or_(pc.less(ts, now - TIMESTAMP_PAST_SECONDS),
-                         pc.greater(ts, now + TIMESTAMP_FUTURE_SECONDS))
+        # Integer bounds: an int64 compared with a float is cast to a double, which Arrow refuses
+        # for values beyond ±2^53. For an integer t, t < x iff t < ceil(x), t > x iff t > floor(x).
+        earliest = pa.scalar(math.ceil(now - TIMESTAMP_PAST_SECONDS), pa.int64())
+        latest = pa.scalar(math.floor(now + TIMESTAMP_FUTURE_SECONDS), pa.int64())
+        outside = pc.or_(pc.less(ts, earliest), pc.greater(ts, latest))
         for i in _values(pc.indices_nonzero(pc.fill_null(outside, False))):
             events[i] = None  # the reference names the reason
         for i, raw in _present(batch.column(_EMAIL_COL)):
@@ -304,9 +321,14 @@ class DuckDBPushdown(Pushdown):
         """The raw rows at `indices`, as Python values, for the reference encoder."""
         picked = batch.take(indices)
         first = len(LEADING)
-        cols = [picked.column(first + k).to_pylist() for k in range(len(self.columns.names))]
+        n = len(self.columns.names)
+        cols = [picked.column(first + k).to_pylist() for k in range(n)]
         for k in self._wide_ints:
             cols[k] = [None if x is None else int(x) for x in cols[k]]
+        for j, (k, typ) in enumerate(self._out_of_range.items()):
+            *_, smallest, largest = _PY_RANGE[typ]
+            for i, text in _present(picked.column(first + n + j)):
+                cols[k][i] = {"infinity": largest, "-infinity": smallest}.get(text, text)
         return list(zip(*cols))
 
 
@@ -342,6 +364,7 @@ def compile_pushdown(sql: str, columns: ColumnBinding, *, channel_id_present: bo
     order = sorted(present, key=lambda c: columns.index[c])
     raw_columns = [columns.name(c) for c in order]
     wide_ints = {k for k, c in enumerate(order) if types[c] in _WIDE_INT_TYPES}
+    out_of_range = {k: types[c] for k, c in enumerate(order) if types[c] in _PY_RANGE}
 
     cols: dict[str, _Column] = {}
     for f in FIELDS:
@@ -379,19 +402,37 @@ def compile_pushdown(sql: str, columns: ColumnBinding, *, channel_id_present: bo
         *(f"{expr} AS {name}" for name, expr in extra.items()),
     ])
     event = _envelope_sql({name: f"connector_s{i}" for i, name in enumerate(SECTIONS)})
-    raw = [f"CAST({_ident(n)} AS VARCHAR) AS {_ident(n)}" if k in wide_ints else _ident(n)
-           for k, n in enumerate(raw_columns)]
+    raw = []
+    for k, n in enumerate(raw_columns):
+        if k in wide_ints:
+            raw.append(f"CAST({_ident(n)} AS VARCHAR) AS {_ident(n)}")
+        elif k in out_of_range:
+            lo, hi, *_ = _PY_RANGE[out_of_range[k]]
+            raw.append(f"CASE WHEN {_ident(n)} BETWEEN {lo} AND {hi} THEN {_ident(n)} END "
+                       f"AS {_ident(n)}")
+        else:
+            raw.append(_ident(n))
+    texts = []
+    for k, typ in out_of_range.items():
+        lo, hi, *_ = _PY_RANGE[typ]
+        v = _ident(raw_columns[k])
+        texts.append(f"CASE WHEN NOT ({v} BETWEEN {lo} AND {hi}) THEN CAST({v} AS VARCHAR) END "
+                     f"AS connector_text_{k}")
     built = ",\n  ".join([f"CASE WHEN connector_ok THEN {event} END AS connector_event",
-                          *LEADING[1:_UPPER], *raw])
+                          *LEADING[1:_UPPER], *raw, *texts])
     outer = ",\n  ".join([
         *LEADING[:_UPPER],
         # to_json's upper-case \u00XX (see _lower_escapes); NULL, not false, when absent
         f"CASE WHEN contains(connector_event, '\\u00') THEN TRUE END AS {LEADING[_UPPER]}",
         *(_ident(n) for n in raw_columns),
+        *(f"connector_text_{k}" for k in out_of_range),
     ])
-    # Three levels: the pieces and checks, the event, then what is read from the event.
+    # Three levels: the pieces and checks, the event, then what is read from the event. Only
+    # the output's columns are carried up (not connector_source.*), so that a query column
+    # named like one of the plan's own (connector_ok, connector_ts...) cannot shadow it.
+    carried = ", ".join(f"connector_source.{_ident(n)}" for n in raw_columns)
     wrapped = (f"SELECT\n  {outer}\nFROM (\nSELECT\n  {built}\nFROM (\n"
-               f"  SELECT connector_source.*,\n    {inner}\n"
+               f"  SELECT {carried},\n    {inner}\n"
                f"  FROM (\n{sql}\n) AS connector_source\n) AS connector_pieces\n) AS connector_events")
     # The rows handed to the reference hold only these columns, in this order.
     returned = ColumnBinding(tuple(raw_columns), {c: k for k, c in enumerate(order)},
@@ -399,4 +440,5 @@ def compile_pushdown(sql: str, columns: ColumnBinding, *, channel_id_present: bo
     encoder = LineEventEncoder(returned.index, channel_id_present=channel_id_present,
                                test_flag=test_flag, default_phone_region=default_phone_region,
                                clock=clock)
-    return DuckDBPushdown(wrapped, returned, wide_ints, encoder, default_phone_region)
+    return DuckDBPushdown(wrapped, returned, wide_ints, encoder, default_phone_region,
+                          out_of_range)

@@ -192,8 +192,17 @@ class EventsEndpoint:
         self.state = state
         self.connections = connections
         self.interrupts = interrupts
+        self.in_progress = 0  # requests being handled now (for the concurrency_limit fault)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Only touched on the server's event loop: no lock needed.
+        self.in_progress += 1
+        try:
+            await self._handle(scope, receive, send)
+        finally:
+            self.in_progress -= 1
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         t0 = time.time()
         ctx = scope.get("sandbox.ctx")
         if ctx is not None:
@@ -205,14 +214,27 @@ class EventsEndpoint:
         headers = _headers(scope)
         entry = _base_entry(scope, t0, tag)
 
-        fault = state.faults.pop_next()
+        # A request beyond the standing concurrency limit is turned away before it can consume
+        # a one-off fault meant for the requests that are served.
+        limit = state.faults.concurrency
+        busy = limit is not None and self.in_progress > limit.limit
+        fault = None if busy else state.faults.pop_next()
         if fault is not None:
             entry["fault"] = fault.public()
 
         # Header-level verdicts; the body is not needed to give them.
         verdict: int | None = None
-        if fault is not None and fault.status is not None:
+        retry_after: int | str | None = None
+        if busy:
+            assert limit is not None
+            verdict, retry_after = 429, limit.retry_after
+            entry["fault"] = limit.public()
+            entry["error"] = {"index": None, "field": None, "rule": "concurrency_limit",
+                              "reason": f"more than {limit.limit} requests in progress"}
+        elif fault is not None and fault.status is not None:
             verdict = fault.status
+            if fault.retry_after is not None:
+                retry_after = fault.retry_after
         elif not state.token_ok(tag, headers.get(TOKEN_HEADER)):
             verdict = 401
             entry["error"] = {"index": None, "field": wire.TOKEN_HEADER, "rule": "token",
@@ -242,9 +264,12 @@ class EventsEndpoint:
             entry["error"] = {"index": None, "field": "body", "rule": "max_body_bytes",
                               "reason": f"the body is larger than {state.max_body_bytes} bytes"}
 
-        if fault is not None and fault.delay_s:
+        latency = state.faults.latency
+        delay = (latency.ms / 1000 if latency is not None else 0.0) + \
+            (fault.delay_s if fault is not None else 0.0)
+        if delay:
             try:
-                await asyncio.wait_for(wake.wait(), fault.delay_s)
+                await asyncio.wait_for(wake.wait(), delay)
             except asyncio.TimeoutError:
                 pass
             else:
@@ -271,8 +296,8 @@ class EventsEndpoint:
 
         if verdict is not None:
             extra = []
-            if fault is not None and fault.retry_after is not None and verdict == fault.status:
-                extra.append((b"retry-after", str(fault.retry_after).encode()))
+            if retry_after is not None and (busy or (fault is not None and verdict == fault.status)):
+                extra.append((b"retry-after", str(retry_after).encode()))
             entry["status"] = verdict
             await run_in_threadpool(state.record, entry, None, generation)
             await _respond(send, verdict, extra)
@@ -320,7 +345,8 @@ def _bytes(data: bytes) -> Response:
     return Response(data, media_type="application/json", headers={"cache-control": "no-store"})
 
 
-def build_api(state: SandboxState, interrupts: Interrupts) -> list[Route]:
+def build_api(state: SandboxState, interrupts: Interrupts,
+              in_progress: Callable[[], int] = lambda: 0) -> list[Route]:
     async def events(request: Request) -> Response:
         if request.method == "DELETE":
             await run_in_threadpool(state.reset)
@@ -346,7 +372,9 @@ def build_api(state: SandboxState, interrupts: Interrupts) -> list[Route]:
         return _bytes(await run_in_threadpool(state.requests_json, status, limit, offset, tail))
 
     async def stats(request: Request) -> Response:
-        return _json(await run_in_threadpool(state.stats))
+        data = await run_in_threadpool(state.stats)
+        data["in_progress"] = in_progress()  # requests being handled right now
+        return _json(data)
 
     async def faults(request: Request) -> Response:
         if request.method == "POST":
@@ -391,7 +419,7 @@ class SandboxApp:
         self.interrupts = Interrupts()
         endpoint = EventsEndpoint(state, self.connections, self.interrupts)
         routes = [Route(wire.EVENTS_PATH, endpoint, methods=[wire.METHOD])]
-        routes += build_api(state, self.interrupts)
+        routes += build_api(state, self.interrupts, lambda: endpoint.in_progress)
         self.starlette = Starlette(routes=routes)
         self.starlette.router.redirect_slashes = False  # LINE would not redirect either
 

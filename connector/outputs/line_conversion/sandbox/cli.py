@@ -2,18 +2,21 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import sqlite3
 import sys
 from typing import Any
 
 import orjson
 
-from connector.delivery.addresses import is_loopback_host
+from connector.delivery import is_loopback_host
 
 from .. import wire
 from .faults import FaultSpecError, parse_fault
 from .server import DEFAULT_HOST, DEFAULT_PORT, base_url, bind_socket, make_server
-from .state import DEFAULT_MAX_BODY_BYTES, MAX_EVENTS_PER_REQUEST, SandboxState
+from .state import (DEFAULT_DEDUP_WINDOW, DEFAULT_MAX_BODY_BYTES, MAX_EVENTS_PER_REQUEST,
+                    SandboxState)
 
 ENV_PREFIX = "env:"
 
@@ -24,7 +27,10 @@ JSON array, a chunked request, more than {MAX_EVENTS_PER_REQUEST:,} events or an
 (the whole request is then discarded); 401 for a missing or wrong {wire.TOKEN_HEADER}; 405,
 404, and 413 above --max-body-bytes. Events are validated with the exporter's own field table.
 
-Accepted events are stored per tag and deduplicated on (event_name, deduplication_key). Read them
+Accepted events are stored per tag and deduplicated on (event_name, deduplication_key) for
+--dedup-window seconds, LINE's 30 days by default. An event without a user identifier is taken
+(202) and dropped, as LINE does. Event timestamps may be fractional, as LINE's own server-side
+tag sends them. Read them
 with GET /sandbox/api/events?tag=..., the request log with GET /sandbox/api/requests, counters with
 GET /sandbox/api/stats; DELETE /sandbox/api/events resets. Faults: POST/GET/DELETE
 /sandbox/api/faults. Web console: /"""
@@ -38,6 +44,10 @@ fault SPEC examples (one JSON object per --fault; applied in the given order):
   '{"reject_where": {"deduplication_key": "k-13"}}'
                                        standing rule: 400 for every request holding such an
                                        event, until faults are cleared (DELETE /sandbox/api/faults)
+  '{"latency_ms": 100}'                standing: every request answered 100 ms later
+  '{"concurrency_limit": 4, "retry_after": 1}'
+                                       standing: 429 with Retry-After for a request that arrives
+                                       while 4 are in progress
 
 Tokens are never printed or logged."""
 
@@ -73,6 +83,16 @@ def _size(value: str) -> int:
     return n
 
 
+def _seconds(value: str) -> float:
+    try:
+        n = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a number of seconds") from None
+    if not math.isfinite(n) or n < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more seconds")
+    return n
+
+
 def _port(value: str) -> int:
     try:
         n = int(value)
@@ -104,6 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fault", dest="faults", metavar="SPEC", type=_fault, action="append",
                         help="inject a fault (JSON of one fault object, see below); repeatable, "
                              "applied in order")
+    parser.add_argument("--dedup-window", metavar="SECONDS", type=_seconds,
+                        default=DEFAULT_DEDUP_WINDOW,
+                        help="a second event with the same event_name and deduplication_key "
+                             "within this many seconds of the first is a duplicate (default: "
+                             f"{DEFAULT_DEDUP_WINDOW}, LINE's 30 days; 0: no dedup)")
     parser.add_argument("--max-body-bytes", metavar="N", type=_size, default=DEFAULT_MAX_BODY_BYTES,
                         help="answer 413 to bodies larger than N bytes "
                              f"(default: {DEFAULT_MAX_BODY_BYTES}, LINE's 300 MB)")
@@ -123,8 +148,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"connector sandbox: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
               file=sys.stderr)
         return 2
-    state = SandboxState(tags=tags, data_dir=args.data_dir, faults=args.faults or [],
-                         max_body_bytes=args.max_body_bytes)
+    try:
+        state = SandboxState(tags=tags, data_dir=args.data_dir, faults=args.faults or [],
+                             max_body_bytes=args.max_body_bytes, dedup_window=args.dedup_window)
+    except (OSError, sqlite3.DatabaseError) as exc:
+        sock.close()
+        reason = getattr(exc, "strerror", None) or str(exc)
+        print(f"connector sandbox: cannot use --data-dir {args.data_dir}: {reason}",
+              file=sys.stderr)
+        return 2
     url = base_url(sock)
     lines = [
         f"LINE Conversion API sandbox listening on {url}",
@@ -136,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         lines.append(f"  tags:     {', '.join(tags)} (tokens are checked, never shown)")
     lines.append(f"  store:    {state.store.path or 'in memory (lost on exit; use --data-dir to keep)'}")
+    lines.append("  dedup:    " + (f"{args.dedup_window:g} s" if args.dedup_window else "off"))
     pending = state.faults.public()
     if pending["pending"] or pending["standing"]:
         lines.append(f"  faults:   {len(pending['pending'])} pending, "

@@ -4,6 +4,8 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Any, Iterator, Mapping
 
+from connector.wording import plural
+
 from .server import Sandbox, run_sandbox
 
 
@@ -18,8 +20,8 @@ class SandboxEmulator:
 
     def summary(self) -> str:
         stats = self.sandbox.stats()
-        return (f"sandbox received {stats['requests']} request(s) and stored "
-                f"{stats['accepted']} event(s)")
+        return (f"sandbox received {plural(stats['requests'], 'request')} and stored "
+                f"{plural(stats['accepted'], 'event')}")
 
 
 @contextmanager

@@ -11,22 +11,29 @@ each `times` times, default 1):
 
 `delay_s` may be combined with `status` or `drop_connection` (the delay comes first).
 
-The standing kind is not consumed:
+The standing kinds are not consumed; they hold until the faults are cleared:
 
     {"reject_where": {"deduplication_key": "k-13"}}
+                                         400 for every request holding an event that matches
+    {"latency_ms": 100}                  every request waits this long before it is answered
+                                         (a round trip to a distant API)
+    {"concurrency_limit": 4, "retry_after": 1}
+                                         a request that arrives while 4 are in progress is
+                                         answered 429 with Retry-After (default 1 second)
 
-answers 400 to every request holding an event that matches, until the faults are cleared. Each
-key is looked up in `event` and `user` (or give a dotted path such as `"user.external_id"` or
-`"custom.currency"`); all keys of one rule must match the same event.
+For reject_where each key is looked up in `event` and `user` (or give a dotted path such as
+`"user.external_id"` or `"custom.currency"`); all keys of one rule must match the same event.
+A later latency_ms or concurrency_limit replaces an earlier one.
 """
 from __future__ import annotations
 
 import collections
 import math
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Union
 
 ONE_OFF_KEYS = frozenset({"status", "retry_after", "times", "delay_s", "drop_connection"})
+STANDING_KEYS = frozenset({"reject_where", "latency_ms", "concurrency_limit"})
 SECTIONS = ("event", "user", "web", "custom")
 # Where a bare key of a reject_where rule is looked up.
 BARE_KEY_SECTIONS = ("event", "user")
@@ -57,6 +64,30 @@ class Fault:
         if self.drop_connection:
             out["drop_connection"] = True
         return out
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Standing: every request is answered this many milliseconds late."""
+
+    ms: float
+
+    def public(self) -> dict[str, Any]:
+        return {"latency_ms": self.ms}
+
+
+@dataclass(frozen=True)
+class ConcurrencyLimit:
+    """Standing: 429 with Retry-After for a request beyond `limit` in progress at once."""
+
+    limit: int
+    retry_after: int
+
+    def public(self) -> dict[str, Any]:
+        return {"concurrency_limit": self.limit, "retry_after": self.retry_after}
+
+
+Standing = Union["RejectRule", Latency, ConcurrencyLimit]
 
 
 @dataclass(frozen=True)
@@ -99,10 +130,26 @@ def _number(name: str, value: Any) -> float:
     return float(value)
 
 
-def parse_fault(spec: Any) -> Fault | RejectRule:
+def _whole(name: str, value: Any, lo: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+        raise FaultSpecError(f"{name} must be a whole number >= {lo}")
+    return value
+
+
+def parse_fault(spec: Any) -> Fault | Standing:
     """Validate one fault spec (the JSON object) and return its typed form."""
     if not isinstance(spec, dict):
         raise FaultSpecError("a fault must be a JSON object")
+    if "latency_ms" in spec:
+        if len(spec) != 1:
+            raise FaultSpecError("latency_ms cannot be combined with other keys")
+        return Latency(_number("latency_ms", spec["latency_ms"]))
+    if "concurrency_limit" in spec:
+        extra = set(spec) - {"concurrency_limit", "retry_after"}
+        if extra:
+            raise FaultSpecError("concurrency_limit takes only retry_after beside it")
+        return ConcurrencyLimit(_whole("concurrency_limit", spec["concurrency_limit"], 1),
+                                _whole("retry_after", spec.get("retry_after", 1), 0))
     if "reject_where" in spec:
         if len(spec) != 1:
             raise FaultSpecError("reject_where cannot be combined with other keys")
@@ -127,7 +174,7 @@ def parse_fault(spec: Any) -> Fault | RejectRule:
     if unknown:
         raise FaultSpecError(
             "unknown fault key(s) " + ", ".join(sorted(map(repr, unknown)))
-            + "; known: " + ", ".join(sorted(ONE_OFF_KEYS | {"reject_where"})))
+            + "; known: " + ", ".join(sorted(ONE_OFF_KEYS | STANDING_KEYS)))
     status = spec.get("status")
     if status is not None:
         if isinstance(status, bool) or not isinstance(status, int) or not 200 <= status <= 599:
@@ -156,7 +203,7 @@ def parse_fault(spec: Any) -> Fault | RejectRule:
                  times=times)
 
 
-def parse_faults(specs: Any) -> list[Fault | RejectRule]:
+def parse_faults(specs: Any) -> list[Fault | Standing]:
     """A list of specs (a single object is read as a list of one)."""
     if isinstance(specs, dict):
         specs = [specs]
@@ -178,21 +225,27 @@ class FaultBook:
     is replaced, never changed in place.
     """
 
-    def __init__(self, faults: Iterable[Fault | RejectRule] = ()) -> None:
+    def __init__(self, faults: Iterable[Fault | Standing] = ()) -> None:
         self._queue: collections.deque[list[Any]] = collections.deque()  # [Fault, remaining]
         self.rules: tuple[RejectRule, ...] = ()
+        self.latency: Latency | None = None
+        self.concurrency: ConcurrencyLimit | None = None
         self.add(faults)
 
-    def add(self, faults: Iterable[Fault | RejectRule]) -> None:
+    def add(self, faults: Iterable[Fault | Standing]) -> None:
         rules = list(self.rules)
         for f in faults:
             if isinstance(f, RejectRule):
                 rules.append(f)
+            elif isinstance(f, Latency):
+                self.latency = f
+            elif isinstance(f, ConcurrencyLimit):
+                self.concurrency = f
             else:
                 self._queue.append([f, f.times])
         self.rules = tuple(rules)
 
-    def replace(self, faults: Iterable[Fault | RejectRule]) -> None:
+    def replace(self, faults: Iterable[Fault | Standing]) -> None:
         faults = list(faults)
         self.clear()
         self.add(faults)
@@ -200,6 +253,8 @@ class FaultBook:
     def clear(self) -> None:
         self._queue.clear()
         self.rules = ()
+        self.latency = None
+        self.concurrency = None
 
     def pop_next(self) -> Fault | None:
         """The fault for the request that has just arrived, if any."""
@@ -214,5 +269,6 @@ class FaultBook:
     def public(self) -> dict[str, Any]:
         return {
             "pending": [{**f.public(), "remaining": n} for f, n in self._queue],
-            "standing": [r.public() for r in self.rules],
+            "standing": [r.public() for r in (*self.rules, self.latency, self.concurrency)
+                         if r is not None],
         }

@@ -15,7 +15,7 @@ import uvicorn
 from .. import wire
 from .app import ConnectionRegistry, SandboxApp, create_app, tracking_protocol
 from .faults import parse_faults
-from .state import SandboxState
+from .state import DEFAULT_DEDUP_WINDOW, SandboxState
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8787
@@ -134,6 +134,7 @@ def run_sandbox(
     faults: Iterable[dict[str, Any]] | None = None,
     max_body_bytes: int | None = None,
     *,
+    dedup_window: float = DEFAULT_DEDUP_WINDOW,
     host: str = DEFAULT_HOST,
     port: int = 0,
     startup_timeout: float = 10.0,
@@ -142,10 +143,12 @@ def run_sandbox(
 
     tags: {line_tag_id: token}; None accepts any tag with any non-empty token.
     faults: fault specs (dicts as in POST /sandbox/api/faults) active from the start.
+    dedup_window: seconds during which an event with the same event_name and deduplication_key
+    is a duplicate (LINE's 30 days by default; 0: no dedup).
     """
     parsed = parse_faults(list(faults)) if faults else []
     state = SandboxState(tags=tags, data_dir=data_dir, faults=parsed,
-                         max_body_bytes=max_body_bytes)
+                         max_body_bytes=max_body_bytes, dedup_window=dedup_window)
     sock = None
     try:
         sock = bind_socket(host, port)

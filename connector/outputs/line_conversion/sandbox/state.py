@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import copy
+import hashlib
 import hmac
 import os
 import threading
@@ -17,7 +18,7 @@ from typing import Any, Iterable, Mapping
 import orjson
 
 from .. import wire
-from ..fields import IDENTIFIER_KEYS, FieldError, check_wire_event
+from ..fields import IDENTIFIER_KEYS, FieldError, check_wire_event, has_identifier
 
 from .faults import Fault, FaultBook, RejectRule
 from .store import EventStore, Row
@@ -25,10 +26,12 @@ from .store import EventStore, Row
 MAX_EVENTS_PER_REQUEST = wire.MAX_EVENTS_PER_REQUEST
 DEFAULT_MAX_BODY_BYTES = wire.MAX_BODY_BYTES
 DEFAULT_LOG_SIZE = 10_000
+DEFAULT_DEDUP_WINDOW = wire.DEDUP_WINDOW_SECONDS
 STALE = 503  # answer to a request overtaken by a reset
 
 _MASK_BITS = tuple((1 << i, key) for i, key in enumerate(IDENTIFIER_KEYS))
-_TAG_COUNTERS = ("requests", "accepted", "duplicates", "rejected_requests", "rejected_events")
+_TAG_COUNTERS = ("requests", "accepted", "duplicates", "without_identifier", "rejected_requests",
+                 "rejected_events", "rejected_resends", "events_in_rejected_requests")
 
 
 def _new_counters() -> dict[str, Any]:
@@ -36,8 +39,14 @@ def _new_counters() -> dict[str, Any]:
         "requests": 0,  # every logged request (all of /v1/..., unknown paths)
         "accepted": 0,  # events stored
         "duplicates": 0,  # events in 202'ed requests not stored again (same event_name + key)
+        # events in 202'ed requests without a user identifier: LINE takes them and drops them
+        "without_identifier": 0,
         "rejected_requests": 0,  # requests answered 400
-        "rejected_events": 0,  # events in requests answered 400
+        # distinct events a 400 was about (the first invalid event of the request), each counted
+        # once however often it is resent; a client bisecting a batch resends it many times
+        "rejected_events": 0,
+        "rejected_resends": 0,  # 400s about an event rejected before
+        "events_in_rejected_requests": 0,  # every event of every 400'ed request
         "faulted_requests": 0,  # requests answered by an injected fault (incl. reject_where)
         "dropped_connections": 0,
         "by_status": {},  # "202": n, ..., "dropped": n
@@ -57,12 +66,21 @@ def id_mask(user: Mapping[str, Any]) -> int:
     return mask
 
 
-class Rejected(Exception):
-    """A 400: the first problem found. Never carries a value from the request."""
+def event_digest(event: Any) -> bytes:
+    """What identifies an event a 400 was about, to count a resend of it once."""
+    return hashlib.blake2b(orjson.dumps(event, option=orjson.OPT_SORT_KEYS),
+                           digest_size=16).digest()
 
-    def __init__(self, index: int | None, field: str, rule: str, reason: str) -> None:
+
+class Rejected(Exception):
+    """A 400: the first problem found. Never carries a value from the request; `digest` names
+    the event it was about (None for a problem of the whole body)."""
+
+    def __init__(self, index: int | None, field: str, rule: str, reason: str,
+                 event: Any = None) -> None:
         super().__init__(reason)
         self.detail = {"index": index, "field": field, "rule": rule, "reason": reason}
+        self.digest = None if index is None else event_digest(event)
 
 
 class SandboxState:
@@ -73,6 +91,7 @@ class SandboxState:
         faults: Iterable[Fault | RejectRule] = (),
         max_body_bytes: int | None = None,
         log_size: int = DEFAULT_LOG_SIZE,
+        dedup_window: float = DEFAULT_DEDUP_WINDOW,
     ) -> None:
         if tags is not None:
             for tag, token in tags.items():
@@ -80,12 +99,18 @@ class SandboxState:
                     raise ValueError("every --tag needs a non-empty TAG_ID and TOKEN")
         # Tokens as bytes, compared in constant time with the raw header value.
         self._tokens = None if tags is None else {t: tok.encode() for t, tok in tags.items()}
+        if dedup_window < 0:
+            raise ValueError("the dedup window must be 0 (no dedup) or more seconds")
         self.max_body_bytes = DEFAULT_MAX_BODY_BYTES if max_body_bytes is None else max_body_bytes
+        self.dedup_window = dedup_window
         self.faults = FaultBook(faults)
         self.lock = threading.RLock()
         self.store = EventStore(data_dir)
-        self.log: collections.deque[dict[str, Any]] = collections.deque(maxlen=log_size)
-        self._seq = 0
+        self.log_size = log_size
+        # With a data directory the log survives a restart (the store keeps the newest entries).
+        self.log: collections.deque[dict[str, Any]] = collections.deque(
+            self.store.request_log(log_size) if self.store.persistent else (), maxlen=log_size)
+        self._seq = self.log[-1]["id"] if self.log else 0
         # Bumped by reset(): a request that arrived before a reset is not stored or logged after
         # it (an injected delay could otherwise leak old events into the fresh store).
         self.generation = 0
@@ -126,9 +151,9 @@ class SandboxState:
 
     @staticmethod
     def _tag(counters: dict[str, Any], tag: str) -> dict[str, int]:
-        per_tag = counters["per_tag"].get(tag)
-        if per_tag is None:
-            per_tag = counters["per_tag"][tag] = dict.fromkeys(_TAG_COUNTERS, 0)
+        per_tag = counters["per_tag"].setdefault(tag, {})
+        for key in _TAG_COUNTERS:  # also fills in counters a saved state did not have yet
+            per_tag.setdefault(key, 0)
         return per_tag
 
     # ----------------------------------------------------------------- the core
@@ -136,7 +161,8 @@ class SandboxState:
                    entry: dict[str, Any], tag: str) -> list[Row]:
         """Parse and validate a request body; the rows to store, or raise Rejected.
 
-        Like LINE, it stops at the first invalid event.
+        Like LINE, it stops at the first invalid event, and takes an event without a user
+        identifier but drops it (`entry["without_identifier"]` counts them).
         """
         try:
             events = orjson.loads(body)
@@ -151,18 +177,20 @@ class SandboxState:
         rules = self.faults.rules
         for i, ev in enumerate(events):
             try:
-                check_wire_event(ev, now, channel_id_present)
+                check_wire_event(ev, now, channel_id_present, require_identifier=False)
             except FieldError as exc:
-                raise Rejected(i, exc.column, exc.rule, exc.reason) from None
+                raise Rejected(i, exc.column, exc.rule, exc.reason, ev) from None
             for rule in rules:
                 key = rule.matches(ev)
                 if key is not None:
                     entry["fault"] = rule.public()
                     raise Rejected(i, key, "reject_where",
-                                   "matches a standing reject_where fault")
+                                   "matches a standing reject_where fault", ev)
         dumps = orjson.dumps
+        kept = [ev for ev in events if has_identifier(ev["user"])]
+        entry["without_identifier"] = len(events) - len(kept)
         return [(tag, ev["event"].get("event_name", ""), ev["event"]["deduplication_key"], now,
-                 id_mask(ev["user"]), dumps(ev)) for ev in events]
+                 id_mask(ev["user"]), dumps(ev)) for ev in kept]
 
     def process(self, entry: dict[str, Any], tag: str, body: bytes, channel_id_present: bool,
                 now: float, generation: int | None = None) -> int:
@@ -175,13 +203,15 @@ class SandboxState:
         except Rejected as exc:
             entry["status"] = 400
             entry["error"] = exc.detail
-            return 400 if self.record(entry, generation=generation) else STALE
+            return 400 if self.record(entry, generation=generation,
+                                      rejected=exc.digest) else STALE
         entry["status"] = 202
         return 202 if self.record(entry, rows, generation) else STALE
 
     def record(self, entry: dict[str, Any], rows: list[Row] | None = None,
-               generation: int | None = None) -> bool:
-        """Store `rows` (for a 202), count and log the request, in one transaction.
+               generation: int | None = None, rejected: bytes | None = None) -> bool:
+        """Store `rows` (for a 202), count and log the request, in one transaction. `rejected`:
+        the digest of the event a 400 was about.
 
         False (and nothing done) when the sandbox was reset since `generation`.
         """
@@ -204,9 +234,11 @@ class SandboxState:
                 entry["stored"] = entry["duplicates"] = 0
             store.begin()
             try:
+                if rejected is not None:
+                    entry["resend"] = not store.add_rejected(tag or "", rejected)
                 if status == 202 and rows:
                     coverage = new["coverage"]
-                    for mask, n in store.insert(rows):
+                    for mask, n in store.insert(rows, self.dedup_window):
                         stored += n
                         for bit, key in _MASK_BITS:
                             if mask & bit:
@@ -216,6 +248,7 @@ class SandboxState:
                 self._count(new, per_tag, entry, stored)
                 if store.persistent:
                     store.put_meta("counters", new)
+                    store.log_request(entry, self.log_size)
                 store.commit()
             except BaseException:
                 store.rollback()
@@ -246,9 +279,12 @@ class SandboxState:
             if status == 202:
                 target["accepted"] += stored
                 target["duplicates"] += dups
+                target["without_identifier"] += entry.get("without_identifier", 0)
             elif status == 400:
                 target["rejected_requests"] += 1
-                target["rejected_events"] += n_events
+                target["events_in_rejected_requests"] += n_events
+                if "resend" in entry:
+                    target["rejected_resends" if entry["resend"] else "rejected_events"] += 1
 
     def _recount_memory(self, c: dict[str, Any]) -> dict[str, Any]:
         c["accepted"] = 0

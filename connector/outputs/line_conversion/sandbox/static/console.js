@@ -21,9 +21,15 @@ function row(cells) {
 
 function num(n) { return el("td", n, "num"); }
 
+// An empty table says so, in one cell across its columns.
 function fill(tableId, rows) {
-  const body = document.querySelector("#" + tableId + " tbody");
-  body.replaceChildren(...rows);
+  const table = document.getElementById(tableId);
+  if (!rows.length) {
+    const cell = el("td", "none", "none");
+    cell.colSpan = table.querySelectorAll("thead th").length;
+    rows = [row([cell])];
+  }
+  table.querySelector("tbody").replaceChildren(...rows);
 }
 
 function setText(id, value) {
@@ -35,9 +41,9 @@ function time(epoch) {
   return d.toLocaleTimeString([], {hour12: false}) + "." + String(d.getMilliseconds()).padStart(3, "0");
 }
 
-function truncate(value) {
+function truncate(value, length = 12) {
   const s = String(value);
-  return s.length > 12 ? s.slice(0, 10) + "\u2026" : s;
+  return s.length > length ? s.slice(0, length - 2) + "\u2026" : s;
 }
 
 async function getJSON(path) {
@@ -54,8 +60,11 @@ function renderStats(stats) {
   setText("stat-requests", stats.requests);
   setText("stat-accepted", stats.accepted);
   setText("stat-duplicates", stats.duplicates);
+  setText("stat-without-identifier", stats.without_identifier);
   setText("stat-rejected", stats.rejected_requests);
   setText("stat-rejected-events", stats.rejected_events);
+  setText("stat-rejected-resends", stats.rejected_resends);
+  setText("stat-rejected-copies", stats.events_in_rejected_requests);
   setText("stat-faulted", stats.faulted_requests);
   setText("stat-dropped", stats.dropped_connections);
 
@@ -82,7 +91,7 @@ function renderStats(stats) {
   fill("per-tag", Object.keys(stats.per_tag).sort().map((tag) => {
     const t = stats.per_tag[tag];
     return row([el("td", tag), num(t.requests), num(t.accepted), num(t.duplicates),
-                num(t.rejected_requests)]);
+                num(t.rejected_requests), num(t.rejected_events)]);
   }));
 }
 
@@ -97,10 +106,12 @@ function renderEvents(data) {
       ids.appendChild(code);
       ids.appendChild(document.createTextNode(" "));
     }
+    const custom = item.event.custom;
+    const customCell = el("td", custom ? truncate(JSON.stringify(custom), 80) : "", "custom");
     return row([time(item.received_at), item.tag, ev.event_type || "", ev.event_name || "(none)",
-                truncate(ev.deduplication_key || ""), 
+                truncate(ev.deduplication_key || ""),
                 ev.event_timestamp ? new Date(ev.event_timestamp * 1000).toISOString().replace(".000Z", "Z") : "",
-                ids, ev.test_flag ? "yes" : ""]);
+                ids, customCell, ev.test_flag ? "yes" : ""]);
   });
   fill("events", rows);
 }
@@ -110,7 +121,7 @@ function renderRejected(data) {
     const e = r.error || {};
     return row([time(r.time), r.tag || "", r.status, r.events === null ? "" : r.events,
                 e.index === null || e.index === undefined ? "" : e.index,
-                e.field || "", e.rule || "", e.reason || ""]);
+                e.field || "", e.rule || "", e.reason || "", r.resend ? "yes" : ""]);
   }));
 }
 
