@@ -6,5 +6,6 @@ COPY connector ./connector
 COPY result_url ./result_url
 COPY schemas ./schemas
 COPY examples ./examples
-RUN pip install --no-cache-dir .
+# The postgres extra: schedulers on several machines share a PostgreSQL state database.
+RUN pip install --no-cache-dir '.[postgres]'
 ENTRYPOINT ["python", "-m", "connector"]

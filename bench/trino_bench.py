@@ -337,9 +337,7 @@ def main(argv: list[str] | None = None) -> int:
         show_export("one process", one, None)
         runs = [export(url, sql_file, workdir, port=None, dry_run=str(workdir / f"shard{k}.jsonl"),
                        shard=f"{k}/2", name=f"shard{k}") for k in range(2)]
-        t = time.perf_counter()
         done = [finish(r) for r in runs]
-        both = time.perf_counter() - t
         for k, r in enumerate(done):
             show_export(f"--shard {k}/2", r, None)
         union = keys_of(workdir / "shard0.jsonl") + keys_of(workdir / "shard1.jsonl")

@@ -6,14 +6,21 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 import uuid
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, Sequence
+
+import orjson
+import pytest
 
 from connector.mapping import ColumnBinding, bind_columns
 from connector.outputs.base import InvalidRecord
@@ -301,3 +308,272 @@ def trino_url(timeout: float = 2.0) -> str | None:
     if not isinstance(info, dict) or info.get("starting") is not False:
         return None
     return f"trino://test@127.0.0.1:{port}/memory/default"
+
+
+def required_service_missing(message: str) -> None:
+    """A test's service is not there: it fails under CI=true (CI installs and starts every
+    service), and skips elsewhere with `message` saying how to start it."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+# --------------------------------------------------------------------------- headless Chromium
+CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+        "track", "wbr"}
+
+
+def find_chromium() -> str:
+    for name in CANDIDATES:
+        path = shutil.which(name)
+        if path:
+            return path
+    required_service_missing("headless Chromium is needed for the web page tests: "
+                             "apt-get install -y chromium (Debian package, /usr/bin/chromium)")
+    raise AssertionError("unreachable")
+
+
+def dump_dom(chromium: str, url: str) -> str:
+    with tempfile.TemporaryDirectory(prefix="sandbox-chromium-") as profile:
+        result = subprocess.run(
+            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+             "--no-first-run", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", "--disable-dev-shm-usage", f"--user-data-dir={profile}",
+             "--virtual-time-budget=5000", "--dump-dom", url],
+            capture_output=True, text=True, timeout=90,
+        )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+class ById(HTMLParser):
+    """Text content and attributes of every element with an id."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.text: dict[str, str] = {}
+        self.attrs: dict[str, dict[str, Any]] = {}
+        self.body: dict[str, Any] = {}
+        self.rows: dict[str, int] = {}
+        self._stack: list[tuple[str, str | None]] = []
+        self._tables: list[str | None] = []
+        self.html = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "body":
+            self.body = a
+        if tag == "table":
+            self._tables.append(a.get("id"))
+        if tag == "tr" and self._tables and self._tables[-1]:
+            self.rows[self._tables[-1]] = self.rows.get(self._tables[-1], 0) + 1
+        if tag in VOID:
+            return
+        element_id = a.get("id")
+        if element_id:
+            self.text[element_id] = ""
+            self.attrs[element_id] = a
+        self._stack.append((tag, element_id))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "table" and self._tables:
+            self._tables.pop()
+        for i in range(len(self._stack) - 1, -1, -1):
+            if self._stack[i][0] == tag:
+                del self._stack[i:]
+                break
+
+    def handle_data(self, data: str) -> None:
+        for _, element_id in self._stack:
+            if element_id:
+                self.text[element_id] += data
+
+
+class DevTools:
+    """Headless Chromium driven over its DevTools pipe (file descriptors 3 and 4): open a page
+    in a window of a given size and evaluate JavaScript in it, to measure the layout."""
+
+    def __init__(self, chromium: str) -> None:
+        import fcntl
+
+        self._profile = tempfile.TemporaryDirectory(prefix="sandbox-chromium-")
+        to_child, from_parent = os.pipe()
+        to_parent, from_child = os.pipe()
+        # Out of the way of 3 and 4, which the child's copies must take.
+        ends = [fcntl.fcntl(fd, fcntl.F_DUPFD, 100) for fd in (to_child, from_child)]
+        for fd in (to_child, from_child):
+            os.close(fd)
+
+        def child_pipes() -> None:
+            os.dup2(ends[0], 3)
+            os.dup2(ends[1], 4)
+
+        self._proc = subprocess.Popen(
+            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--remote-debugging-pipe",
+             "--no-first-run", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", "--disable-dev-shm-usage", f"--user-data-dir={self._profile.name}",
+             "about:blank"],
+            pass_fds=(3, 4, *ends), preexec_fn=child_pipes, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        for fd in ends:
+            os.close(fd)
+        self._write, self._read = from_parent, to_parent
+        self._id = 0
+        self._buffer = b""
+        self._session: str | None = None
+
+    def call(self, method: str, **params: Any) -> dict[str, Any]:
+        self._id += 1
+        message: dict[str, Any] = {"id": self._id, "method": method, "params": params}
+        if self._session is not None and not method.startswith(("Target.", "Browser.")):
+            message["sessionId"] = self._session
+        os.write(self._write, orjson.dumps(message) + b"\0")
+        deadline = time.monotonic() + 30
+        while True:
+            while b"\0" not in self._buffer:
+                assert time.monotonic() < deadline, f"no answer to {method}"
+                chunk = os.read(self._read, 1 << 16)
+                assert chunk, "Chromium closed its DevTools pipe"
+                self._buffer += chunk
+            raw, self._buffer = self._buffer.split(b"\0", 1)
+            reply = orjson.loads(raw)
+            if reply.get("id") == self._id:
+                assert "error" not in reply, reply["error"]
+                return reply["result"]
+
+    def open(self, url: str, width: int, height: int) -> None:
+        target = self.call("Target.createTarget", url="about:blank")["targetId"]
+        self._session = self.call("Target.attachToTarget", targetId=target,
+                                  flatten=True)["sessionId"]
+        self.call("Emulation.setDeviceMetricsOverride", width=width, height=height,
+                  deviceScaleFactor=1, mobile=False)
+        self.call("Page.navigate", url=url)
+
+    def evaluate(self, expression: str) -> Any:
+        return self.call("Runtime.evaluate", expression=expression,
+                         returnByValue=True)["result"].get("value")
+
+    def wait_for(self, expression: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.evaluate(expression):
+            assert time.monotonic() < deadline, f"never true: {expression}"
+            time.sleep(0.1)
+
+    def close(self) -> None:
+        try:
+            self.call("Browser.close")
+        except AssertionError:
+            pass
+        try:
+            self._proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+        os.close(self._write)
+        os.close(self._read)
+        self._profile.cleanup()
+
+
+# --------------------------------------------------------------------------- local PostgreSQL
+# Started by `bash .ci/postgres.sh start` on 127.0.0.1; PG_PORT overrides the port.
+PG_DEFAULT_PORT = 15432
+
+
+def postgres_port() -> int:
+    return int(os.environ.get("PG_PORT") or PG_DEFAULT_PORT)
+
+
+def postgres_admin_url() -> str | None:
+    """SQLAlchemy URL of the local PostgreSQL server's `postgres` database, if it answers."""
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{postgres_port()}/postgres"
+    try:
+        with socket.create_connection(("127.0.0.1", postgres_port()), timeout=2):
+            pass
+        import psycopg
+
+        with psycopg.connect(f"host=127.0.0.1 port={postgres_port()} user=postgres "
+                             "dbname=postgres connect_timeout=5"):
+            pass
+    except Exception:  # noqa: BLE001 - any failure means: not usable here
+        return None
+    return url
+
+
+def postgres_database(name: str) -> str:
+    """A fresh database `name` on the local PostgreSQL server (dropped first if it exists);
+    its SQLAlchemy URL. Fails under CI=true, skips elsewhere, when the server is missing."""
+    if postgres_admin_url() is None:
+        required_service_missing(f"no PostgreSQL server on 127.0.0.1:{postgres_port()} (start "
+                                 "one with: bash .ci/postgres.sh start)")
+    import psycopg
+
+    with psycopg.connect(f"host=127.0.0.1 port={postgres_port()} user=postgres dbname=postgres",
+                         autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"postgresql://postgres@127.0.0.1:{postgres_port()}/{name}"
+
+
+# --------------------------------------------------------------------------- scheduler helpers
+class ManualClock:
+    """A clock a test moves by hand (the scheduler service itself reads real time)."""
+
+    def __init__(self, start: float | None = None) -> None:
+        self.t = time.time() if start is None else start
+
+    def now(self) -> float:
+        return self.t
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+
+def slot_query(events: int = 3, prefix: str = "k") -> str:
+    """DuckDB SQL for `events` conversions whose deduplication keys name the slot they were
+    exported for: `{prefix}-{TD_SCHEDULED_TIME()}-{i}`."""
+    return (f"SELECT '{prefix}-' || CAST(TD_SCHEDULED_TIME() AS VARCHAR) || '-' || CAST(i AS VARCHAR)"
+            " AS deduplication_key, 'conversion' AS event_type, 'Purchase' AS event_name, "
+            "'web' AS source_type, CAST(epoch(now()) AS BIGINT) - 60 AS event_timestamp, "
+            f"'u' || CAST(i AS VARCHAR) AS external_id FROM range({events}) t(i)")
+
+
+def start_scheduler(cwd: Path, *args: str, env: dict[str, str] | None = None,
+                    name: str = "scheduler") -> tuple[subprocess.Popen[bytes], Path]:
+    """`python -m connector scheduler ARGS...` in the background, its log in a file (a pipe
+    nobody reads could fill and stall it); the test token in its environment."""
+    full_env = {k: v for k, v in os.environ.items()
+                if k not in ("CONNECTOR_DATABASE_URL", "CONNECTOR_STATE_URL")}
+    full_env.update({"TEST_LINE_TOKEN": TOKEN, "XDG_STATE_HOME": str(cwd / "state"),
+                     "CONNECTOR_CONFIG_HOME": str(cwd / "config-home"), **(env or {})})
+    log = cwd / f"{name}-{uuid.uuid4().hex[:6]}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "connector", "scheduler", *args], cwd=cwd,
+                                env=full_env, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+    return proc, log
+
+
+def wait_for(predicate: Any, timeout: float, what: str, interval: float = 0.2) -> Any:
+    """Poll `predicate` until it returns something true; its value. AssertionError naming
+    `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
+
+
+def backdate_schedule(store: Any, name: str, seconds: float) -> None:
+    """Make a schedule look created (and active) `seconds` earlier: a simulated downtime for
+    scheduler processes, which read real time."""
+    from connector.schedule.state import schedules
+
+    with store.engine.begin() as conn:
+        conn.execute(schedules.update().where(schedules.c.name == name).values(
+            created_at=schedules.c.created_at - seconds,
+            active_since=schedules.c.active_since - seconds))

@@ -30,7 +30,7 @@ def test_ci_runs_the_readme_test_command():
 
 
 def test_help_of_every_command():
-    for args in ([], ["sandbox"], ["outputs"], ["demo"], ["docs"]):
+    for args in ([], ["sandbox"], ["outputs"], ["demo"], ["docs"], ["scheduler"]):
         proc = subprocess.run([sys.executable, "-m", "connector", *args, "--help"],
                               capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0, proc.stderr

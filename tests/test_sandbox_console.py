@@ -1,12 +1,8 @@
 """The sandbox's web console, rendered by headless Chromium, shows what the API says."""
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import tempfile
 import time
-from html.parser import HTMLParser
 from typing import Any
 
 import httpx
@@ -14,6 +10,7 @@ import orjson
 import pytest
 
 from connector.outputs.line_conversion.sandbox import run_sandbox
+from helpers import ById, DevTools, dump_dom, find_chromium
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -21,79 +18,6 @@ TAG = "5f0c7a5e-0000-4000-8000-0000000000c1"
 TOKEN = "console-test-token"
 EMAIL_HASH = "b6ebd83922edfa96b0ff9166a958badcc230dd68d2315ddfea22f20eaf05994a"
 PHONE_HASH = "8b664e742106a6db1edb1a51c79ced6d56b2541557fdfab1c41e98204c1b3713"
-CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
-        "track", "wbr"}
-
-
-def find_chromium() -> str:
-    for name in CANDIDATES:
-        path = shutil.which(name)
-        if path:
-            return path
-    message = ("headless Chromium is needed for the console test: "
-               "apt-get install -y chromium (Debian package, /usr/bin/chromium)")
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-def dump_dom(chromium: str, url: str) -> str:
-    with tempfile.TemporaryDirectory(prefix="sandbox-chromium-") as profile:
-        result = subprocess.run(
-            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-             "--no-first-run", "--disable-background-networking", "--disable-component-update",
-             "--disable-sync", "--disable-dev-shm-usage", f"--user-data-dir={profile}",
-             "--virtual-time-budget=5000", "--dump-dom", url],
-            capture_output=True, text=True, timeout=90,
-        )
-    assert result.returncode == 0, result.stderr[-2000:]
-    return result.stdout
-
-
-class ById(HTMLParser):
-    """Text content and attributes of every element with an id."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.text: dict[str, str] = {}
-        self.attrs: dict[str, dict[str, Any]] = {}
-        self.body: dict[str, Any] = {}
-        self.rows: dict[str, int] = {}
-        self._stack: list[tuple[str, str | None]] = []
-        self._tables: list[str | None] = []
-        self.html = ""
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = dict(attrs)
-        if tag == "body":
-            self.body = a
-        if tag == "table":
-            self._tables.append(a.get("id"))
-        if tag == "tr" and self._tables and self._tables[-1]:
-            self.rows[self._tables[-1]] = self.rows.get(self._tables[-1], 0) + 1
-        if tag in VOID:
-            return
-        element_id = a.get("id")
-        if element_id:
-            self.text[element_id] = ""
-            self.attrs[element_id] = a
-        self._stack.append((tag, element_id))
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "table" and self._tables:
-            self._tables.pop()
-        for i in range(len(self._stack) - 1, -1, -1):
-            if self._stack[i][0] == tag:
-                del self._stack[i:]
-                break
-
-    def handle_data(self, data: str) -> None:
-        for _, element_id in self._stack:
-            if element_id:
-                self.text[element_id] += data
-
-
 def ev(key: str, **user: Any) -> dict[str, Any]:
     return {"event": {"deduplication_key": key, "event_type": "conversion", "event_name": "Purchase",
                       "source_type": "web", "event_timestamp": int(time.time()) - 60},
@@ -183,90 +107,6 @@ def test_empty_tables_say_none():
     for table in ("events", "rejected", "by-status", "per-tag"):
         assert page.rows[table] == 2, table  # the header and one row
         assert page.text[table].strip().endswith("none"), table
-
-
-class DevTools:
-    """Headless Chromium driven over its DevTools pipe (file descriptors 3 and 4): open a page
-    in a window of a given size and evaluate JavaScript in it, to measure the layout."""
-
-    def __init__(self, chromium: str) -> None:
-        import fcntl
-
-        self._profile = tempfile.TemporaryDirectory(prefix="sandbox-chromium-")
-        to_child, from_parent = os.pipe()
-        to_parent, from_child = os.pipe()
-        # Out of the way of 3 and 4, which the child's copies must take.
-        ends = [fcntl.fcntl(fd, fcntl.F_DUPFD, 100) for fd in (to_child, from_child)]
-        for fd in (to_child, from_child):
-            os.close(fd)
-
-        def child_pipes() -> None:
-            os.dup2(ends[0], 3)
-            os.dup2(ends[1], 4)
-
-        self._proc = subprocess.Popen(
-            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--remote-debugging-pipe",
-             "--no-first-run", "--disable-background-networking", "--disable-component-update",
-             "--disable-sync", "--disable-dev-shm-usage", f"--user-data-dir={self._profile.name}",
-             "about:blank"],
-            pass_fds=(3, 4, *ends), preexec_fn=child_pipes, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL)
-        for fd in ends:
-            os.close(fd)
-        self._write, self._read = from_parent, to_parent
-        self._id = 0
-        self._buffer = b""
-        self._session: str | None = None
-
-    def call(self, method: str, **params: Any) -> dict[str, Any]:
-        self._id += 1
-        message: dict[str, Any] = {"id": self._id, "method": method, "params": params}
-        if self._session is not None and not method.startswith(("Target.", "Browser.")):
-            message["sessionId"] = self._session
-        os.write(self._write, orjson.dumps(message) + b"\0")
-        deadline = time.monotonic() + 30
-        while True:
-            while b"\0" not in self._buffer:
-                assert time.monotonic() < deadline, f"no answer to {method}"
-                chunk = os.read(self._read, 1 << 16)
-                assert chunk, "Chromium closed its DevTools pipe"
-                self._buffer += chunk
-            raw, self._buffer = self._buffer.split(b"\0", 1)
-            reply = orjson.loads(raw)
-            if reply.get("id") == self._id:
-                assert "error" not in reply, reply["error"]
-                return reply["result"]
-
-    def open(self, url: str, width: int, height: int) -> None:
-        target = self.call("Target.createTarget", url="about:blank")["targetId"]
-        self._session = self.call("Target.attachToTarget", targetId=target,
-                                  flatten=True)["sessionId"]
-        self.call("Emulation.setDeviceMetricsOverride", width=width, height=height,
-                  deviceScaleFactor=1, mobile=False)
-        self.call("Page.navigate", url=url)
-
-    def evaluate(self, expression: str) -> Any:
-        return self.call("Runtime.evaluate", expression=expression,
-                         returnByValue=True)["result"].get("value")
-
-    def wait_for(self, expression: str, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while not self.evaluate(expression):
-            assert time.monotonic() < deadline, f"never true: {expression}"
-            time.sleep(0.1)
-
-    def close(self) -> None:
-        try:
-            self.call("Browser.close")
-        except AssertionError:
-            pass
-        try:
-            self._proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-        os.close(self._write)
-        os.close(self._read)
-        self._profile.cleanup()
 
 
 @pytest.mark.parametrize("width", [320, 375, 600, 1280])

@@ -3,6 +3,7 @@
     connector QUERY_FILE --result RESULT ...   export (connector.cli.export)
     connector outputs | docs | demo            built-in commands
     connector schedule | workflow              scheduled exports, Treasure Workflow files
+    connector scheduler                        the service that runs schedules on time
     connector activation                       saved activations (segment + output mapping)
     connector connections | secrets            saved connections and secrets
     connector NAME ...                         commands that installed outputs add (e.g. sandbox)
@@ -19,7 +20,8 @@ from typing import Callable, Sequence
 
 from connector.outputs import command_names, load_command
 
-from . import activation, connections, demo, docs, export, outputs, schedule, secrets, workflow
+from . import (activation, connections, demo, docs, export, outputs, schedule, scheduler, secrets,
+               workflow)
 
 BUILTIN: dict[str, Callable[[Sequence[str]], int]] = {
     "outputs": outputs.main,
@@ -28,6 +30,7 @@ BUILTIN: dict[str, Callable[[Sequence[str]], int]] = {
     "connections": connections.main,
     "secrets": secrets.main,
     "schedule": schedule.main,
+    "scheduler": scheduler.main,
     "activation": activation.main,
     "workflow": workflow.main,
 }

@@ -60,11 +60,20 @@ def parameters_text(schema: Mapping[str, Any]) -> str:
 
 
 def generated_sections() -> dict[str, str]:
+    from connector.scheduler.dashboard import metrics_markdown
+    from connector.scheduler.notify import fields_markdown, targets_markdown
+
+    from .scheduler import options_markdown
+
     out = {}
     for name, cls in sorted(available_outputs().items()):
         out[f"{name}:parameters"] = parameters_markdown(cls.schema())
         for section, body in cls.docs_sections().items():
             out[f"{name}:{section}"] = body
+    out.update({"scheduler:options": options_markdown(),
+                "scheduler:notify-targets": targets_markdown(),
+                "scheduler:notify-fields": fields_markdown(),
+                "scheduler:metrics": metrics_markdown()})
     return out
 
 

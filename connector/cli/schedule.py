@@ -33,10 +33,12 @@ from connector.schedule.state import STATE_URL_ENV, default_state_url, state_url
 from connector.schedule.store import RunRecord, Schedule, ScheduleStore, check_schedule
 from connector.schedule.workflows import workflow_definition
 from connector.schedule.zones import DEFAULT_TIMEZONE, check_timezone
+from connector.scheduler.notify import describe_target
 from connector.workflow import load_workflow
 
 from .export import ConsoleObserver, console_cancel, error, read_query, report_exit
 from .options import add_database_option, add_result_options, output_options, result_given
+from .scheduler import add_policy_options, with_policy
 from .workflow import ConsoleWorkflowObserver
 
 MAX_SLOTS = 10_000
@@ -176,6 +178,7 @@ def _schedule_options(p: argparse.ArgumentParser, creating: bool) -> None:
                         "from the file's schedule: block. The file is read when each slot runs")
     add_result_options(p)
     add_database_option(p)
+    add_policy_options(p)
     _state_option(p)
 
 
@@ -222,10 +225,12 @@ def _workflow_schedule(args: argparse.Namespace, name: str, current: Schedule | 
         definition["schedule"] = {"block": block.describe(), **dict(block.options)}
     timezone = args.timezone or (workflow.timezone if block is not None or current is None
                                  else current.timezone)
-    return Schedule(name=name, cron=cron, timezone=timezone,
-                    delay=args.delay if args.delay is not None else delay, kind="workflow",
-                    definition=definition,
-                    enabled=current.enabled if current is not None else True)
+    delay = args.delay if args.delay is not None else delay
+    if current is not None:  # its policy, targets and state are kept
+        return with_policy(replace(current, cron=cron, timezone=timezone, delay=delay,
+                                   definition=definition), args)
+    return with_policy(Schedule(name=name, cron=cron, timezone=timezone, delay=delay,
+                                kind="workflow", definition=definition), args)
 
 
 def create(args: argparse.Namespace) -> int:
@@ -240,11 +245,11 @@ def create(args: argparse.Namespace) -> int:
     if not args.query_file:
         raise ConfigError("QUERY_FILE is required")
     connection, output = output_options(args)
-    schedule = Schedule(
+    schedule = with_policy(Schedule(
         name=args.name, cron=args.cron, timezone=args.timezone or DEFAULT_TIMEZONE,
         delay=args.delay or 0,
         definition=export_definition(read_query(args.query_file), output, args.database,
-                                     os.path.abspath(args.query_file), connection))
+                                     os.path.abspath(args.query_file), connection)), args)
     check_schedule(schedule)
     check_output(output, connection)
     with _store(args) as store:
@@ -266,10 +271,11 @@ def update(args: argparse.Namespace) -> int:
             definition = dict(current.definition)
             if args.database is not None:
                 definition["database_url"] = args.database
-            schedule = replace(current, cron=current.cron if args.cron is None else args.cron,
-                               timezone=args.timezone or current.timezone,
-                               delay=current.delay if args.delay is None else args.delay,
-                               definition=definition)
+            schedule = with_policy(replace(
+                current, cron=current.cron if args.cron is None else args.cron,
+                timezone=args.timezone or current.timezone,
+                delay=current.delay if args.delay is None else args.delay,
+                definition=definition), args)
             store.update(schedule)
             return _saved(store, schedule, "updated")
         definition = dict(current.definition)
@@ -281,12 +287,12 @@ def update(args: argparse.Namespace) -> int:
             check_output(definition["output"], definition["connection"])
         if args.database is not None:
             definition["database_url"] = args.database
-        schedule = Schedule(
-            name=current.name,
+        schedule = with_policy(replace(
+            current,
             cron=current.cron if args.cron is None else args.cron,
             timezone=args.timezone or current.timezone,
             delay=current.delay if args.delay is None else args.delay,
-            kind=current.kind, definition=definition, enabled=current.enabled)
+            definition=definition), args)
         store.update(schedule)
         return _saved(store, schedule, "updated")
 
@@ -318,6 +324,9 @@ def _describe(schedule: Schedule, count: int) -> dict[str, Any]:
                            timespec="seconds")} for s in slots],
         "definition": definition,
         "created_at": _iso(schedule.created_at, tz), "updated_at": _iso(schedule.updated_at, tz),
+        "catchup": schedule.catchup, "catchup_limit": schedule.catchup_limit,
+        "overlap": schedule.overlap, "notify": [describe_target(t) for t in schedule.notify],
+        "disabled_reason": schedule.disabled_reason,
     }
 
 
@@ -351,9 +360,14 @@ def show(args: argparse.Namespace) -> int:
         return 0
     definition = d.pop("definition")
     query = definition.pop("query", None)
-    for key in ("name", "kind", "enabled", "cron", "timezone", "delay", "effective", "ignored",
-                "created_at", "updated_at"):
+    for key in ("name", "kind", "enabled", "disabled_reason", "cron", "timezone", "delay",
+                "effective", "ignored", "catchup", "catchup_limit", "overlap", "created_at",
+                "updated_at"):
+        if key == "disabled_reason" and not d[key]:
+            continue
         print(f"{key + ':':<12} {d[key]}")
+    for target in d["notify"]:
+        print(f"{'notify:':<12} {target}")
     for key, value in definition.items():
         text = json.dumps(value) if isinstance(value, dict) else "(default)" if value is None else value
         print(f"{key + ':':<12} {text}")
@@ -390,6 +404,9 @@ def _slot_line(outcome: SlotOutcome, count: int, index: int) -> str:
     prefix = f"connector: slot {when} ({index}/{count})"
     if outcome.status == "skipped":
         earlier = outcome.earlier
+        if earlier is not None and earlier.status == "queued":
+            return (f"{prefix}: skipped, the scheduler service has queued it "
+                    f"(attempt {earlier.attempt})")
         if earlier is not None and earlier.status == "running":
             return (f"{prefix}: skipped, another run has it (attempt {earlier.attempt}, "
                     f"process {earlier.pid} on {earlier.host})")
@@ -454,7 +471,7 @@ def _record(r: RunRecord, tz: dt.tzinfo) -> dict[str, Any]:
         "status": r.status, "reason": r.reason, "rows_read": r.rows_read,
         "events_sent": r.events_sent, "invalid_records": r.invalid_records,
         "rejected_events": r.rejected_events, "failed_events": r.failed_events,
-        "report_path": r.report_path, "error": r.error,
+        "report_path": r.report_path, "error": r.error, "note": r.note,
     }
 
 
@@ -481,6 +498,10 @@ def history(args: argparse.Namespace) -> int:
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+    # What the scheduler service did because of a run (a skipped slot's reason is in STATUS).
+    for r in rows:
+        if r["note"] and r["status"] != "skipped":
+            print(f"note: {r['scheduled_time']} attempt {r['attempt']}: {r['note']}")
     return 0
 
 

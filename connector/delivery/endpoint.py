@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from urllib.parse import urlsplit
 
 from connector.errors import ConfigError
 
@@ -98,3 +99,20 @@ def check_base_url(url: str, option: str = "endpoint") -> None:
     if m["scheme"].lower() == "http" and not is_loopback_host(parts["host"]):
         raise ConfigError(f"{option}: plain http is allowed only for loopback hosts (127.0.0.1, "
                           "::1, localhost); use https")
+
+
+def check_https(key: str, url: str) -> str:
+    """`url` if it is https, or http to a loopback host; ConfigError naming `key` otherwise.
+    Unlike an API's base URL, a path and a query are allowed (a webhook's secret often lives
+    there). The message never repeats the URL."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        raise ConfigError(f"{key}: not a URL") from None
+    if parts.scheme not in SCHEMES or not host:
+        raise ConfigError(f"{key}: not an http(s) URL with a host")
+    if parts.scheme == "http" and not is_loopback_host(host):
+        raise ConfigError(f"{key}: plain http is allowed only for loopback hosts (127.0.0.1, ::1, "
+                          "localhost); use https")
+    return url

@@ -19,7 +19,7 @@ from connector.workflow import (WorkflowObserver, WorkflowResult, WorkflowSpec, 
                                 run_workflow)
 
 from .state import state_home
-from .store import AlreadyClaimed, RunRecord, Schedule, ScheduleStore
+from .store import AlreadyClaimed, Claim, RunRecord, Schedule, ScheduleStore
 from .workflows import session_for
 
 # The kinds a slot runs as one export.
@@ -72,15 +72,18 @@ class SlotOutcome:
 
 def run_slot(store: ScheduleStore, schedule: Schedule, slot: dt.datetime, *, again: bool = False,
              cancel: CancelToken | None = None, observer: ExportObserver | None = None,
+             claim: Claim | None = None,
              workflow_observer: WorkflowObserver | None = None) -> SlotOutcome:
-    """Claim `slot` and run it. A slot claimed before is skipped unless `again`."""
+    """Claim `slot` and run it. A slot claimed before is skipped unless `again`. With `claim`
+    (the scheduler service claimed the slot under a lease), run that attempt."""
     if schedule.kind not in (*EXPORT_KINDS, "workflow"):
         raise ConfigError(f"schedule {schedule.name!r}: kind {schedule.kind!r} cannot run")
     unix = int(slot.timestamp())
-    try:
-        claim = store.claim(schedule.name, unix, again=again)
-    except AlreadyClaimed as exc:
-        return SlotOutcome(slot, "skipped", earlier=exc.latest)
+    if claim is None:
+        try:
+            claim = store.claim(schedule.name, unix, again=again)
+        except AlreadyClaimed as exc:
+            return SlotOutcome(slot, "skipped", earlier=exc.latest)
     if schedule.kind == "workflow":
         return _run_workflow_slot(store, schedule, slot, claim.run_id, claim.attempt, cancel,
                                   workflow_observer)

@@ -47,6 +47,16 @@ schedules = sa.Table(
     sa.Column("definition", sa.Text, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
+    # 0002: the scheduler service
+    sa.Column("catchup", sa.String(10), nullable=False, server_default="latest"),
+    sa.Column("catchup_limit", sa.Integer, nullable=False, server_default="24"),
+    sa.Column("overlap", sa.String(10), nullable=False, server_default="wait"),
+    sa.Column("notify", sa.Text),
+    sa.Column("active_since", sa.Float),
+    sa.Column("scheduled_through", sa.BigInteger),
+    sa.Column("config_errors", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("disabled_reason", sa.Text),
+    sa.Column("lock_version", sa.Integer, nullable=False, server_default="0"),
 )
 slots = sa.Table(
     "slots", metadata,
@@ -55,6 +65,8 @@ slots = sa.Table(
               nullable=False),
     sa.Column("scheduled_time", sa.BigInteger, nullable=False),
     sa.Column("claimed_at", sa.Float, nullable=False),
+    sa.Column("lease_owner", sa.String(255)),  # 0002
+    sa.Column("lease_expires", sa.Float),  # 0002
     sa.UniqueConstraint("schedule_id", "scheduled_time", name="uq_slots_schedule_time"),
 )
 runs = sa.Table(
@@ -75,6 +87,7 @@ runs = sa.Table(
     sa.Column("report_path", sa.Text),
     sa.Column("host", sa.String(255)),
     sa.Column("pid", sa.Integer),
+    sa.Column("note", sa.Text),  # 0002
     sa.UniqueConstraint("slot_id", "attempt", name="uq_runs_slot_attempt"),
 )
 
@@ -89,10 +102,27 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# Serialises schema upgrades on PostgreSQL: several schedulers may start at once on a new
+# database (an arbitrary constant, the key of a transaction-level advisory lock).
+_UPGRADE_LOCK = 0x636F6E6E
+
+
+def _driver(url: sa.engine.URL) -> sa.engine.URL:
+    """`postgresql://` names SQLAlchemy's default driver, psycopg2; the `postgres` extra
+    installs psycopg 3, so use it when it is the one there."""
+    if url.drivername == "postgresql":
+        try:
+            import psycopg  # noqa: F401  (only whether it is there)
+        except ImportError:
+            return url
+        return url.set(drivername="postgresql+psycopg")
+    return url
+
+
 def open_engine(url: str) -> sa.engine.Engine:
     """An engine on the state database, its schema upgraded to the newest migration."""
     try:
-        parsed = sa.engine.make_url(url)
+        parsed = _driver(sa.engine.make_url(url))
         if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
             folder = Path(parsed.database).expanduser().parent
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -125,6 +155,9 @@ def upgrade(engine: sa.engine.Engine) -> None:
     for attempt in (1, 2):
         try:
             with engine.begin() as conn:
+                if engine.dialect.name == "postgresql":
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"),
+                                 {"key": _UPGRADE_LOCK})
                 config.attributes["connection"] = conn
                 command.upgrade(config, "head")
             return

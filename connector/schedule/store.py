@@ -17,7 +17,7 @@ import os
 import socket
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
@@ -25,6 +25,7 @@ from sqlalchemy import exc as sa_exc
 from connector.errors import ConfigError
 
 from . import cron as cronmod
+from .policy import DEFAULT_CATCHUP, DEFAULT_CATCHUP_LIMIT, DEFAULT_OVERLAP, check_policy
 from .state import open_engine, runs, schedules, slots
 from .zones import check_timezone
 
@@ -45,6 +46,15 @@ class Schedule:
     enabled: bool = True
     created_at: float | None = None
     updated_at: float | None = None
+    # What the scheduler service does with missed and overlapping slots (policy.py), whom it
+    # tells about runs (a list of notification targets, connector.scheduler.notify), and why it
+    # disabled the schedule, if it did.
+    catchup: str = DEFAULT_CATCHUP
+    catchup_limit: int = DEFAULT_CATCHUP_LIMIT
+    overlap: str = DEFAULT_OVERLAP
+    notify: Sequence[Mapping[str, Any]] = ()
+    disabled_reason: str | None = None
+    active_since: float | None = None  # slots before it never run (None: since created_at)
 
     def parsed(self) -> cronmod.Cron:
         return cronmod.parse(self.cron)
@@ -81,6 +91,7 @@ def check_schedule(schedule: Schedule) -> cronmod.Cron:
     if not -MAX_DELAY <= schedule.delay <= MAX_DELAY:
         raise ConfigError(f"--delay: {schedule.delay} seconds is more than a year")
     check_timezone(schedule.timezone)
+    check_policy(schedule.catchup, schedule.catchup_limit, schedule.overlap)
     return schedule.parsed()
 
 
@@ -103,6 +114,7 @@ class RunRecord:
     host: str | None
     pid: int | None
     run_id: int = 0
+    note: str | None = None  # what the scheduler did because of this run (it disabled the schedule)
 
 
 @dataclass(frozen=True)
@@ -119,6 +131,11 @@ class AlreadyClaimed(Exception):
         self.latest = latest
 
 
+def _policy(schedule: Schedule) -> dict[str, Any]:
+    return {"catchup": schedule.catchup, "catchup_limit": schedule.catchup_limit,
+            "overlap": schedule.overlap, "notify": json.dumps([dict(t) for t in schedule.notify])}
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -130,8 +147,9 @@ def _pid_alive(pid: int) -> bool:
 
 
 class ScheduleStore:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, clock: Callable[[], float] = time.time) -> None:
         self.url = url
+        self.clock = clock  # UNIX time of creations, claims and finishes (tests may pass another)
         self.engine = open_engine(url)
 
     def close(self) -> None:
@@ -142,7 +160,12 @@ class ScheduleStore:
         return Schedule(name=row.name, cron=row.cron, timezone=row.timezone,
                         delay=row.delay_seconds, kind=row.kind,
                         definition=json.loads(row.definition), enabled=bool(row.enabled),
-                        created_at=row.created_at, updated_at=row.updated_at)
+                        created_at=row.created_at, updated_at=row.updated_at,
+                        catchup=row.catchup, catchup_limit=row.catchup_limit,
+                        overlap=row.overlap, notify=tuple(json.loads(row.notify or "[]")),
+                        disabled_reason=row.disabled_reason,
+                        active_since=row.active_since if row.active_since is not None
+                        else row.created_at)
 
     def get(self, name: str) -> Schedule:
         with self.engine.connect() as conn:
@@ -158,30 +181,44 @@ class ScheduleStore:
 
     def create(self, schedule: Schedule) -> Schedule:
         check_schedule(schedule)
-        now = time.time()
+        now = self.clock()
         try:
             with self.engine.begin() as conn:
                 conn.execute(schedules.insert().values(
                     name=schedule.name, kind=schedule.kind, cron=schedule.cron,
                     timezone=schedule.timezone, delay_seconds=schedule.delay,
                     enabled=schedule.enabled, definition=json.dumps(dict(schedule.definition)),
-                    created_at=now, updated_at=now))
+                    created_at=now, updated_at=now, active_since=now, **_policy(schedule)))
         except sa_exc.IntegrityError:
             raise ConfigError(f"a schedule named {schedule.name!r} exists already "
                               "(connector schedule update changes it)") from None
-        return replace(schedule, created_at=now, updated_at=now)
+        return replace(schedule, created_at=now, updated_at=now, active_since=now)
 
     def update(self, schedule: Schedule) -> Schedule:
+        """Save the schedule's settings. Enabling it, or a new cron or zone, starts it afresh:
+        slots before now never run, and the count of consecutive configuration errors and
+        the reason it was disabled are cleared."""
         check_schedule(schedule)
-        now = time.time()
+        now = self.clock()
+        current = self.get(schedule.name)
+        values: dict[str, Any] = {}
+        if schedule.enabled and not current.enabled:
+            values.update(config_errors=0, disabled_reason=None, active_since=now)
+        elif (schedule.cron, schedule.timezone) != (current.cron, current.timezone):
+            values.update(active_since=now)
+        if schedule.enabled:
+            values["disabled_reason"] = None
         with self.engine.begin() as conn:
             done = conn.execute(schedules.update().where(schedules.c.name == schedule.name).values(
                 kind=schedule.kind, cron=schedule.cron, timezone=schedule.timezone,
                 delay_seconds=schedule.delay, enabled=schedule.enabled,
-                definition=json.dumps(dict(schedule.definition)), updated_at=now))
+                definition=json.dumps(dict(schedule.definition)), updated_at=now,
+                **_policy(schedule), **values))
         if done.rowcount == 0:
             self.get(schedule.name)  # raises: no such schedule
-        return replace(schedule, updated_at=now)
+        return replace(schedule, updated_at=now,
+                       disabled_reason=None if schedule.enabled else schedule.disabled_reason,
+                       active_since=values.get("active_since", current.active_since))
 
     def delete(self, name: str) -> None:
         schedule_id = self._id(name)
@@ -203,7 +240,7 @@ class ScheduleStore:
         """Claim the slot for this process. AlreadyClaimed when it was claimed before, unless
         `again`, which adds an attempt (still refused while an attempt is running elsewhere)."""
         schedule_id = self._id(name)
-        now = time.time()
+        now = self.clock()
         host, pid = socket.gethostname(), os.getpid()
         try:
             with self.engine.begin() as conn:
@@ -219,7 +256,7 @@ class ScheduleStore:
         latest = self.latest_run(name, scheduled_time)
         if not again:
             raise AlreadyClaimed(latest)
-        if latest is not None and latest.status == "running":
+        if latest is not None and latest.status in ("running", "queued"):  # queued: by the service
             if latest.host == host and latest.pid is not None and not _pid_alive(latest.pid):
                 self._finish(latest.run_id, status="abandoned", reason="process_gone",
                              error=f"process {latest.pid} ended without recording the run")
@@ -248,7 +285,7 @@ class ScheduleStore:
     def _finish(self, run_id: int, **values: Any) -> None:
         with self.engine.begin() as conn:
             conn.execute(runs.update().where(runs.c.id == run_id).values(
-                finished_at=time.time(), **values))
+                finished_at=self.clock(), **values))
 
     def _records(self, where: Any, newest_first: bool = False, limit: int | None = None
                  ) -> list[RunRecord]:
@@ -267,7 +304,12 @@ class ScheduleStore:
             reason=r.reason, error=r.error, started_at=r.started_at, finished_at=r.finished_at,
             rows_read=r.rows_read, events_sent=r.events_sent, invalid_records=r.invalid_records,
             rejected_events=r.rejected_events, failed_events=r.failed_events,
-            report_path=r.report_path, host=r.host, pid=r.pid, run_id=r.id) for r in rows]
+            report_path=r.report_path, host=r.host, pid=r.pid, run_id=r.id, note=r.note)
+            for r in rows]
+
+    def run(self, run_id: int) -> RunRecord | None:
+        found = self._records(runs.c.id == run_id)
+        return found[0] if found else None
 
     def latest_run(self, name: str, scheduled_time: int) -> RunRecord | None:
         found = self._records(sa.and_(schedules.c.name == name,

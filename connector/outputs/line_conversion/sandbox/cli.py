@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import math
 import os
 import sqlite3
@@ -10,6 +9,8 @@ import sys
 from typing import Any
 
 import orjson
+
+from connector.delivery import is_loopback_host
 
 from .. import wire
 from .faults import FaultSpecError, parse_fault
@@ -102,13 +103,6 @@ def _port(value: str) -> int:
     return n
 
 
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="connector sandbox",
@@ -179,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     if pending["pending"] or pending["standing"]:
         lines.append(f"  faults:   {len(pending['pending'])} pending, "
                      f"{len(pending['standing'])} standing")
-    if not _is_loopback(args.host):
+    if not is_loopback_host(args.host):
         lines.append(f"  WARNING:  {args.host} is not a loopback address; anyone who can reach "
                      "this port can read the stored events")
     lines.append("Press Ctrl+C to stop.")
