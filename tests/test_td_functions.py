@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,7 +17,7 @@ from hypothesis import strategies as st
 from connector.errors import SourceError
 from connector.source import Source
 from connector.source.tdtime import FORMAT_LETTERS, ZONE_ABBREVIATIONS, public_names, trino_sql
-from helpers import now_s, result_config, run_cli, stored_keys, trino_url, write_csv
+from helpers import now_s, result_config, run_cli, stored_keys, write_csv
 
 NOW = 1534209825  # 2018-08-14 01:23:45 UTC, a Tuesday: the time of Treasure Data's examples
 DUCKDB = "duckdb:///:memory:"
@@ -29,17 +28,6 @@ def u(text: str) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.timezone.utc)
     return int(moment.timestamp())
-
-
-@pytest.fixture(scope="module")
-def trino() -> str:
-    url = trino_url()
-    if url is None:
-        message = "no Trino server on 127.0.0.1 (start one with: bash .ci/trino.sh start)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return url
 
 
 def select(url: str, expressions: list[str], scheduled_time: int = NOW,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
 import uuid
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from helpers import REPO, TOKEN, no_traceback, run_command, trino_url
+from helpers import REPO, TOKEN, no_traceback, run_command
 
 SEED_TAG = "0b5c6a3e-2f4d-4c1a-9e7b-5d8f1a2b3c4d"
 SHOES_TAG = "5d1c3a9e-1111-4c1a-9e7b-000000000001"
@@ -74,17 +73,6 @@ def test_multi_brand_on_duckdb(tmp_path, sandbox):
     assert 0 < len(shoes) <= counts["shoes"] and 0 < len(bags) <= counts["bag"]
     assert not sandbox.events(SEED_TAG)
     assert "+multi_brand+export^sub+for-0=brand=0=shoes+meta" in result.stdout
-
-
-@pytest.fixture(scope="module")
-def trino() -> str:
-    url = trino_url()
-    if url is None:
-        message = "no Trino server on 127.0.0.1 (start one with: bash .ci/trino.sh start)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return url
 
 
 @pytest.mark.trino

@@ -156,3 +156,17 @@ def _sync_directory(directory: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+class HomeStore:
+    """A store kept in one private file of the config home (`file_name`)."""
+
+    file_name: str
+
+    def __init__(self, home: Path | None = None, warn: Warn | None = None) -> None:
+        self.home = config_home() if home is None else home
+        self.file = PrivateFile(self.home / self.file_name, warn or (lambda _m: None))
+
+    @property
+    def path(self) -> Path:
+        return self.file.path

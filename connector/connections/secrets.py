@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 from typing import Mapping
 
 import tomlkit
 
 from connector.errors import ConfigError
 
-from .files import PrivateFile, Warn, config_home
+from .files import HomeStore
 
 SECRET_KEY_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z")
 ENV_PREFIX = "CONNECTOR_SECRET_"
@@ -36,16 +35,10 @@ def env_names(key: str) -> list[str]:
     return list(dict.fromkeys([name, name.upper()]))
 
 
-class SecretStore:
+class SecretStore(HomeStore):
     """`secrets.toml` in the config home: a flat table of key = value."""
 
-    def __init__(self, home: Path | None = None, warn: Warn | None = None) -> None:
-        self.home = config_home() if home is None else home
-        self.file = PrivateFile(self.home / FILE_NAME, warn or (lambda _m: None))
-
-    @property
-    def path(self) -> Path:
-        return self.file.path
+    file_name = FILE_NAME
 
     def _load(self) -> tomlkit.TOMLDocument:
         doc = self.file.read_toml()

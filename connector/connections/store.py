@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Iterator
 
 import tomlkit
@@ -21,7 +20,7 @@ from tomlkit.items import Table
 
 from connector.errors import ConfigError
 
-from .files import PrivateFile, Warn, config_home
+from .files import HomeStore
 from .references import Reference
 
 FILE_NAME = "connections.toml"
@@ -68,16 +67,10 @@ def _literal(where: str, value: Any) -> Literal | Reference:
                       "table such as {env = \"NAME\"}")
 
 
-class ConnectionStore:
+class ConnectionStore(HomeStore):
     """Reads and writes connections.toml; every change is atomic and locked."""
 
-    def __init__(self, home: Path | None = None, warn: Warn | None = None) -> None:
-        self.home = config_home() if home is None else home
-        self.file = PrivateFile(self.home / FILE_NAME, warn or (lambda _m: None))
-
-    @property
-    def path(self) -> Path:
-        return self.file.path
+    file_name = FILE_NAME
 
     def _document(self) -> tomlkit.TOMLDocument:
         doc = self.file.read_toml()

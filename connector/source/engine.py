@@ -134,6 +134,25 @@ def _driver_message(exc: BaseException) -> str:
     return " ".join(message.split())[:2000]
 
 
+@contextmanager
+def connection(engine: sa.engine.Engine, url: str, cancel: CancelToken) -> Iterator[Any]:
+    """A connection that `cancel` interrupts while it is open (where the driver can)."""
+    # Any exception, not only SQLAlchemy's: drivers raise their own (and may put the URL's
+    # credentials in the text, which the run's redactor then removes).
+    try:
+        conn = engine.connect()
+    except Exception as exc:  # noqa: BLE001
+        raise SourceError(f"cannot connect to {safe_url(url)}: {_driver_message(exc)}") from None
+    interrupt = _interrupter(conn)
+    remove = cancel.add_callback(interrupt) if interrupt is not None else None
+    try:
+        yield conn
+    finally:
+        if remove is not None:
+            remove()
+        conn.close()
+
+
 @dataclass
 class Stream:
     columns: list[str]
@@ -189,22 +208,8 @@ class Source:
         """The SQL the engine runs for `sql` (TD's time functions declared on Trino)."""
         return prepare_sql(self.dialect, sql, self.scheduled_time)
 
-    @contextmanager
-    def _connection(self) -> Iterator[Any]:
-        # Any exception, not only SQLAlchemy's: drivers raise their own (and may put the
-        # URL's credentials in the text, which the run's redactor then removes).
-        try:
-            conn = self.engine.connect()
-        except Exception as exc:  # noqa: BLE001
-            raise SourceError(f"cannot connect to {safe_url(self.url)}: {_driver_message(exc)}") from None
-        interrupt = _interrupter(conn)
-        remove = self.cancel.add_callback(interrupt) if interrupt is not None else None
-        try:
-            yield conn
-        finally:
-            if remove is not None:
-                remove()
-            conn.close()
+    def _connection(self) -> Any:
+        return connection(self.engine, self.url, self.cancel)
 
     def _failure(self, what: str, exc: BaseException) -> Exception:
         """The error to raise for an engine failure; a cancelled run's engine error is the

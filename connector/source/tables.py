@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import sqlalchemy as sa
-from contextlib import contextmanager
 
 from connector.cancel import CancelToken
 from connector.errors import SourceError
 
-from .engine import _driver_message, _interrupter, open_engine, prepare_sql
-from .urls import safe_url
+from .engine import _driver_message, connection, open_engine, prepare_sql
 
 
 def quote_ident(name: str) -> str:
@@ -76,21 +74,8 @@ class TableWriter:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @contextmanager
-    def _conn(self) -> Iterator[Any]:
-        try:
-            conn = self.engine.connect()
-        except Exception as exc:  # noqa: BLE001 - drivers raise their own
-            raise SourceError(f"cannot connect to {safe_url(self.url)}: "
-                              f"{_driver_message(exc)}") from None
-        interrupt = _interrupter(conn)
-        remove = self.cancel.add_callback(interrupt) if interrupt is not None else None
-        try:
-            yield conn
-        finally:
-            if remove is not None:
-                remove()
-            conn.close()
+    def _conn(self) -> Any:
+        return connection(self.engine, self.url, self.cancel)
 
     def _run(self, sql: str, what: str) -> list[Any]:
         self.cancel.raise_if_cancelled()
