@@ -100,20 +100,29 @@ def render(text: str, variables: Mapping[str, str]) -> str:
     return _VARIABLE.sub(lambda m: variables.get(m.group(1), m.group(0)), text)
 
 
+def iso_error(option: str, text: str) -> str:
+    return f"{option}: {text!r} is not an ISO 8601 time (for example 2026-12-07T00:00:00+09:00)"
+
+
+def parse_moment(text: str, tz: dt.tzinfo, error: str) -> dt.datetime:
+    """An ISO 8601 time (`Z` for UTC; without an offset, a wall time in `tz`); ConfigError
+    with `error` when `text` is not one."""
+    raw = text.strip()
+    iso = raw[:-1] + "+00:00" if raw[-1:] in ("Z", "z") else raw
+    try:
+        moment = dt.datetime.fromisoformat(iso)
+    except ValueError:
+        raise ConfigError(error) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=tz)
+
+
 def parse_scheduled_time(text: str, option: str = "--scheduled-time") -> SessionContext:
     """A session pinned to an ISO 8601 time (`2026-12-07T00:00:00+09:00`, `2026-12-07`, a time
     without an offset is UTC) or to UNIX seconds. The variables are local to its offset."""
     raw = text.strip()
     if re.fullmatch(r"-?\d{9,}", raw):
         return SessionContext(dt.datetime.fromtimestamp(int(raw), dt.timezone.utc))
-    iso = raw[:-1] + "+00:00" if raw[-1:] in ("Z", "z") else raw
-    try:
-        moment = dt.datetime.fromisoformat(iso)
-    except ValueError:
-        raise ConfigError(f"{option}: {text!r} is not an ISO 8601 time "
-                          "(for example 2026-12-07T00:00:00+09:00)") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
+    moment = parse_moment(raw, dt.timezone.utc, iso_error(option, text))
     offset = moment.utcoffset() or dt.timedelta(0)
     name = "UTC" if not offset else _offset_name(offset)
     return SessionContext(moment.replace(microsecond=0), name)

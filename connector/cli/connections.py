@@ -21,15 +21,11 @@ from connector.errors import ConfigError
 from connector.masking import Redactor
 from connector.outputs import OutputPlugin, load_output
 
-from .export import error
+from .export import error, warn
 from .options import Parser
 
 MASK = "***"
 REFERENCE_FORMS = "env:NAME, file:PATH, secret:KEY or keyring:ENTRY"
-
-
-def warn(message: str) -> None:
-    print(f"connector: warning: {message}", file=sys.stderr, flush=True)
 
 
 def build_parser() -> argparse.ArgumentParser:

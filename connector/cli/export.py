@@ -70,6 +70,10 @@ def error(message: str) -> None:
     print(f"connector: error: {message}", file=sys.stderr, flush=True)
 
 
+def warn(message: str) -> None:
+    print(f"connector: warning: {message}", file=sys.stderr, flush=True)
+
+
 class ConsoleObserver(ExportObserver):
     """Progress on stderr while the run goes: a live line on a terminal, log lines elsewhere."""
 
@@ -85,7 +89,7 @@ class ConsoleObserver(ExportObserver):
         if self.progress is not None:
             self.progress.message(f"connector: warning: {message}")
         elif not self.quiet:  # found while configuring, before the run started
-            print(f"connector: warning: {message}", file=sys.stderr, flush=True)
+            warn(message)
 
     def report_not_written(self, report: JobReport) -> None:
         self.close()

@@ -34,9 +34,10 @@ from connector.schedule.store import RunRecord, Schedule, ScheduleStore, check_s
 from connector.schedule.workflows import workflow_definition
 from connector.schedule.zones import DEFAULT_TIMEZONE, check_timezone
 from connector.scheduler.notify import describe_target
+from connector.session import iso_error, parse_moment
 from connector.workflow import load_workflow
 
-from .export import ConsoleObserver, console_cancel, error, read_query, report_exit
+from .export import ConsoleObserver, console_cancel, error, read_query, report_exit, warn
 from .options import add_database_option, add_result_options, output_options, result_given
 from .scheduler import add_policy_options, with_policy
 from .workflow import ConsoleWorkflowObserver
@@ -44,24 +45,12 @@ from .workflow import ConsoleWorkflowObserver
 MAX_SLOTS = 10_000
 
 
-def _warn(message: str) -> None:
-    print(f"connector: warning: {message}", file=sys.stderr, flush=True)
-
-
 def _time(text: str, tz: dt.tzinfo, option: str) -> dt.datetime:
     """ISO 8601 (without an offset, a wall time in `tz`), or `now`."""
     raw = text.strip()
     if raw.lower() == "now":
         return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).astimezone(tz)
-    iso = raw[:-1] + "+00:00" if raw[-1:] in ("Z", "z") else raw
-    try:
-        moment = dt.datetime.fromisoformat(iso)
-    except ValueError:
-        raise ConfigError(f"{option}: {text!r} is not an ISO 8601 time "
-                          "(for example 2026-12-07T00:00:00+09:00)") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=tz)
-    return moment
+    return parse_moment(raw, tz, iso_error(option, text))
 
 
 def _iso(unix: float | int | None, tz: dt.tzinfo) -> str | None:
@@ -126,16 +115,16 @@ def check_output(output: Mapping[str, Any], connection: str | None = None) -> No
     if connection is not None:
         # The connection and its output type must exist now; its secrets are references, read
         # when a slot runs, so what cannot be checked yet is checked then.
-        load_output(ConnectionStore(warn=_warn).get(connection).type)
+        load_output(ConnectionStore(warn=warn).get(connection).type)
         try:
             result_url.build_output(output, Redactor(), connection=connection)
         except ConfigError as exc:
-            _warn(f"the output is checked when a slot runs ({exc})")
+            warn(f"the output is checked when a slot runs ({exc})")
         return
     missing = sorted(n for n in _env_refs(output) if n not in os.environ)
     if missing:
         load_output(output.get("type"))  # the type at least must exist
-        _warn(f"environment variable{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+        warn(f"environment variable{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
               "not set now: the output is checked when a slot runs (each run reads the "
               "environment then)")
         return
@@ -144,7 +133,7 @@ def check_output(output: Mapping[str, Any], connection: str | None = None) -> No
     literal = sorted(k for k in result_url.secret_keys(schema)
                      if isinstance(output.get(k), str) and not _env_refs(output[k]))
     if literal:
-        _warn(f"{', '.join(literal)} will be stored in the state database as written; "
+        warn(f"{', '.join(literal)} will be stored in the state database as written; "
               "write ${NAME} to read it from the environment when each slot runs")
 
 
@@ -185,7 +174,7 @@ def _schedule_options(p: argparse.ArgumentParser, creating: bool) -> None:
 def _saved(store: ScheduleStore, schedule: Schedule, verb: str) -> int:
     parsed = cronmod.parse(schedule.cron)
     if parsed.warning():
-        _warn(parsed.warning() or "")
+        warn(parsed.warning() or "")
     tz = check_timezone(schedule.timezone)
     upcoming = cronmod.next_runs(parsed, tz, dt.datetime.now(dt.timezone.utc), 1)
     nxt = (f"next run {upcoming[0].isoformat(timespec='seconds')}" if upcoming
@@ -205,7 +194,7 @@ def _workflow_schedule(args: argparse.Namespace, name: str, current: Schedule | 
                           "the workflow's td> tasks say what to export and where")
     workflow = load_workflow(args.workflow)
     for message in workflow.warnings:
-        _warn(message)
+        warn(message)
     block = workflow.schedule
     if args.cron is not None:
         cron, delay = args.cron, 0
@@ -216,7 +205,7 @@ def _workflow_schedule(args: argparse.Namespace, name: str, current: Schedule | 
     else:
         raise ConfigError(f"--cron is required: {args.workflow} has no schedule: block")
     if block is not None and block.options and args.cron is None:
-        _warn(f"schedule: {', '.join(block.options)} of {args.workflow} are kept with the "
+        warn(f"schedule: {', '.join(block.options)} of {args.workflow} are kept with the "
               "schedule but not applied by connector schedule run")
     database = args.database if args.database is not None else (
         current.definition.get("database_url") if current is not None else None)

@@ -17,8 +17,7 @@ from connector.connections import SecretStore, env_names
 from connector.connections.secrets import check_key
 from connector.errors import ConfigError
 
-from .connections import warn
-from .export import error
+from .export import error, warn
 from .options import Parser
 
 

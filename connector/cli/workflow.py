@@ -19,12 +19,12 @@ from typing import Any, Sequence
 
 from connector.errors import ConfigError
 from connector.schedule.workflows import last_scheduled, session_for
-from connector.session import zone
+from connector.session import parse_moment, zone
 from connector.workflow import (DEFAULT_MAX_PARALLEL, TaskRecord, Workflow, WorkflowObserver,
                                 WorkflowSpec, default_runs_dir, last_session, load_workflow,
                                 run_workflow)
 
-from .export import console_cancel, error
+from .export import console_cancel, error, warn
 from .options import Parser, add_database_option
 
 
@@ -82,14 +82,8 @@ def session_time(text: str, workflow: Workflow, runs_dir: str | None) -> dt.date
         return scheduled if scheduled is not None else _truncate(now, "daily")
     if re.fullmatch(r"-?\d{9,}", raw):
         return dt.datetime.fromtimestamp(int(raw), dt.timezone.utc).astimezone(tz)
-    iso = raw[:-1] + "+00:00" if raw[-1:] in ("Z", "z") else raw
-    try:
-        moment = dt.datetime.fromisoformat(iso)
-    except ValueError:
-        raise ConfigError(f"--session must be daily, hourly, last, \"yyyy-MM-dd\", "
-                          f"\"yyyy-MM-dd HH:mm:ss\" or ISO 8601 with an offset: {text!r}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=tz)
+    moment = parse_moment(raw, tz, "--session must be daily, hourly, last, \"yyyy-MM-dd\", "
+                          f"\"yyyy-MM-dd HH:mm:ss\" or ISO 8601 with an offset: {text!r}")
     return moment.replace(microsecond=0)
 
 
@@ -153,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
 def check(args: argparse.Namespace) -> int:
     workflow = load_workflow(args.file, parse_params(args.params))
     for message in workflow.warnings:
-        print(f"connector: warning: {message}", file=sys.stderr)
+        warn(message)
     tasks = [t for t in workflow.root.walk() if t.operator is not None]
     schedule = f"; schedule {workflow.schedule.describe()}" if workflow.schedule else ""
     print(f"{workflow.name}: ok, {len(tasks)} task{'s' if len(tasks) != 1 else ''} "
