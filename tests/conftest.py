@@ -8,7 +8,7 @@ from typing import Any, Iterator
 import pytest
 from hypothesis import HealthCheck, settings
 
-from helpers import trino_url
+from helpers import required_service_missing, trino_url
 
 from connector.outputs.line_conversion.sandbox import run_sandbox
 
@@ -42,8 +42,6 @@ def trino() -> str:
     """The local Trino server's URL; under CI=true a missing server fails the test."""
     url = trino_url()
     if url is None:
-        message = "no Trino server on 127.0.0.1 (start one with: bash .ci/trino.sh start)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        required_service_missing("no Trino server on 127.0.0.1 (start one with: bash .ci/trino.sh "
+                                 "start)")
     return url

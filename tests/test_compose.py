@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from urllib.parse import urlsplit
 
-import pytest
 import yaml
 
-from helpers import REPO, run_cli, trino_url
+from helpers import REPO, run_cli
 
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
@@ -53,16 +51,12 @@ def test_ports_are_consistent():
     assert endpoint.hostname == "127.0.0.1" and endpoint.port == port
 
 
-def test_connector_command_is_a_valid_invocation(tmp_path):
+def test_connector_command_is_a_valid_invocation(tmp_path, trino):
     """Run the compose service's exact command here, as a dry run against the local Trino."""
     command = list(SERVICES["connector"]["command"])
     env = dict(SERVICES["connector"]["environment"])
     assert (REPO / command[0]).exists()
-    url = trino_url()
-    if url is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("no Trino server on 127.0.0.1 (bash .ci/trino.sh start)")
-        pytest.skip("no Trino server on 127.0.0.1")
+    url = trino
     result = json.loads((REPO / command[command.index("--result") + 1].lstrip("@")).read_text())
     result["access_token"] = result["access_token"].replace("${LINE_TOKEN}", env["LINE_TOKEN"])
     sql = (REPO / command[0]).read_text()
